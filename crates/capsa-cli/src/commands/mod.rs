@@ -1,0 +1,45 @@
+//! One module per subcommand.
+
+pub mod call;
+pub mod compile;
+pub mod run;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use capsa::{ErrorCode, OutputListener, Receipt, Stream};
+
+/// Passes the guest's output through to this process's stdout/stderr as it is written.
+pub(crate) fn passthrough() -> OutputListener {
+    Arc::new(|stream, bytes| {
+        // A closed pipe on our side must not fail the guest; the receipt keeps the output.
+        let _ = match stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+            Stream::Stderr => std::io::stderr().lock().write_all(bytes),
+        };
+    })
+}
+
+/// The exit status for a finished call: the guest's own code for a normal or non-zero exit, the
+/// documented status of the error code otherwise. Prints `error[code]: message` for failures other
+/// than a plain non-zero exit.
+pub(crate) fn finish(receipt: &Receipt, print_error: bool) -> u8 {
+    match &receipt.error {
+        None => 0,
+        Some(failure) => {
+            if print_error && failure.code != ErrorCode::Exit {
+                eprintln!("error[{}]: {}", failure.code, failure.message);
+                if let Some(backtrace) = &failure.backtrace {
+                    eprintln!("{}", backtrace.trim_end());
+                }
+            }
+            match (failure.code, receipt.exit_code) {
+                (ErrorCode::Exit, Some(code)) => crate::exit_byte(code).max(1),
+                (code, _) => crate::exit_byte(code.exit_status()),
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `capsa run`: run a WASI command in a fresh sandbox.
+
+use std::path::PathBuf;
+
+use capsa::{Call, Error, ErrorCode};
+use clap::{Args, ValueEnum};
+
+use crate::opts::{CacheArgs, GrantArgs, LimitArgs, read_stdin};
+
+/// Run a program in a fresh sandbox: stdin in, stdout out, the guest's exit code out.
+///
+/// Example: echo '{"name":"ada"}' | capsa run handler.wasm --timeout 2s --memory 64MiB --json
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  capsa run hello.wasm -- --greeting hi\n  capsa run -c '(module (func (export \"_start\")))'\n  echo '{\"n\":1}' | capsa run echo.wasm --json --timeout 500ms"
+)]
+pub struct RunArgs {
+    /// The program: a `.wasm` or `.wat` file
+    #[arg(required_unless_present = "code", conflicts_with = "code")]
+    file: Option<PathBuf>,
+    /// The program's source inline, instead of a file
+    #[arg(short = 'c', long = "code", value_name = "CODE")]
+    code: Option<String>,
+    /// The program's language [default: from the file extension]
+    #[arg(long, value_enum)]
+    lang: Option<Lang>,
+    /// Print the receipt as JSON on stdout instead of passing the guest's output through
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    grants: GrantArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+    /// Arguments for the program (after `--`)
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    /// WebAssembly: binary `.wasm` or text `.wat`
+    Wasm,
+}
+
+pub fn run(args: RunArgs) -> Result<u8, Error> {
+    let (source, program_name) = match (&args.file, &args.code) {
+        (Some(file), _) => {
+            check_lang(args.lang, file)?;
+            let bytes = std::fs::read(file).map_err(|e| {
+                let code = if e.kind() == std::io::ErrorKind::NotFound {
+                    ErrorCode::NotFound
+                } else {
+                    ErrorCode::InvalidInput
+                };
+                Error::new(code, format!("cannot read `{}`: {e}", file.display()))
+            })?;
+            let name = file
+                .file_name()
+                .map_or_else(|| "main.wasm".into(), |n| n.to_string_lossy().into_owned());
+            (bytes, name)
+        }
+        (None, Some(code)) => (code.clone().into_bytes(), "main.wat".to_owned()),
+        (None, None) => return Err(Error::new(ErrorCode::InvalidInput, "nothing to run")),
+    };
+
+    let engine = args.limits.configure(args.cache.engine()).build()?;
+    let module = engine.load(&source)?;
+    let mut call = Call::new()
+        .stdin(read_stdin()?)
+        .program_name(program_name)
+        .args(args.args.iter().cloned())
+        .limits(args.limits.limits())
+        .grants(args.grants.grants()?);
+    if !args.json {
+        call = call.on_output(super::passthrough());
+    }
+    let receipt = module.run(call)?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&receipt).map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("cannot print the receipt: {e}"),
+            )
+        })?;
+        println!("{json}");
+    }
+    Ok(super::finish(&receipt, !args.json))
+}
+
+fn check_lang(lang: Option<Lang>, file: &std::path::Path) -> Result<(), Error> {
+    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match (lang, ext) {
+        (Some(Lang::Wasm), _) | (None, "wasm" | "wat" | "wast") => Ok(()),
+        (None, other) => Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "cannot tell the language of `{}` from its extension `{other}`: pass `--lang wasm`",
+                file.display()
+            ),
+        )),
+    }
+}

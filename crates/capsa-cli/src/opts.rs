@@ -1,0 +1,136 @@
+//! Flags shared by the commands that run guests: engine settings, limits and grants.
+
+use std::path::PathBuf;
+
+use capsa::{ByteSize, DirGrant, Engine, Error, Grants, HumanDuration, Limits};
+use clap::Args;
+
+/// Where compiled artifacts are cached.
+#[derive(Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// Directory of the compiled-artifact cache [default: $XDG_CACHE_HOME/capsa or ~/.cache/capsa]
+    #[arg(long, env = "CAPSA_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not read or write the on-disk cache
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    pub fn engine(&self) -> capsa::EngineBuilder {
+        let builder = Engine::builder();
+        if self.no_cache {
+            builder.cache_dir(None)
+        } else if let Some(dir) = &self.cache_dir {
+            builder.cache_dir(Some(dir.clone()))
+        } else {
+            builder
+        }
+    }
+}
+
+/// Limits of one call. Every limit is on by default.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// Wall-clock deadline, e.g. `1500ms`, `2s`
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::<HumanDuration>)]
+    pub timeout: HumanDuration,
+    /// Deterministic CPU budget in fuel units (about one per wasm instruction) [default: off]
+    #[arg(long, value_name = "N")]
+    pub fuel: Option<u64>,
+    /// Linear memory of the sandbox, e.g. `64MiB`
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse::<ByteSize>)]
+    pub memory: ByteSize,
+    /// Wasm stack, e.g. `512KiB`
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse::<ByteSize>)]
+    pub stack: ByteSize,
+    /// Bytes of stdout + stderr + log lines
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse::<ByteSize>)]
+    pub max_output: ByteSize,
+    /// Host calls the guest may make
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_host_calls)]
+    pub max_host_calls: u64,
+    /// Bytes the guest may send through host calls
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse::<ByteSize>)]
+    pub max_egress: ByteSize,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            timeout: self.timeout,
+            fuel: self.fuel,
+            memory: self.memory,
+            max_output: self.max_output,
+            max_host_calls: self.max_host_calls,
+            max_egress: self.max_egress,
+            ..Limits::default()
+        }
+    }
+
+    /// The engine settings these limits need: fuel metering only when a budget is asked for, so
+    /// ordinary runs keep full speed.
+    pub fn configure(&self, builder: capsa::EngineBuilder) -> capsa::EngineBuilder {
+        builder
+            .cpu_budget(self.fuel.is_some())
+            .max_wasm_stack(usize::try_from(self.stack.bytes()).unwrap_or(usize::MAX))
+    }
+}
+
+/// What the guest may reach. Nothing by default.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Grants")]
+pub struct GrantArgs {
+    /// Grant an environment variable: `K=V`, or `K` to pass the host's value of K
+    #[arg(long = "env", value_name = "K[=V]")]
+    pub env: Vec<String>,
+    /// Mount a host directory: `HOST[:GUEST][:ro]`
+    #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]", value_parser = parse::<DirGrant>)]
+    pub dirs: Vec<DirGrant>,
+}
+
+impl GrantArgs {
+    pub fn grants(&self) -> Result<Grants, Error> {
+        let mut grants = Grants::new();
+        for env in &self.env {
+            grants = match env.split_once('=') {
+                Some((key, value)) => grants.env(key, value),
+                None => {
+                    let value = std::env::var(env).map_err(|_| {
+                        Error::new(
+                            capsa::ErrorCode::InvalidInput,
+                            format!("`--env {env}` asks for the host's `{env}`, which is not set"),
+                        )
+                    })?;
+                    grants.env(env, value)
+                }
+            };
+        }
+        for dir in &self.dirs {
+            grants = grants.dir(dir.clone());
+        }
+        Ok(grants)
+    }
+}
+
+fn parse<T: std::str::FromStr<Err = Error>>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|e: Error| e.message().to_owned())
+}
+
+/// Reads the process's stdin for the guest, unless it is a terminal (then the guest gets none).
+pub fn read_stdin() -> Result<Vec<u8>, Error> {
+    use std::io::{IsTerminal, Read};
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(Vec::new());
+    }
+    let mut buf = Vec::new();
+    stdin.read_to_end(&mut buf).map_err(|e| {
+        Error::new(
+            capsa::ErrorCode::InvalidInput,
+            format!("cannot read stdin: {e}"),
+        )
+    })?;
+    Ok(buf)
+}

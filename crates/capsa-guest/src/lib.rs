@@ -1,0 +1,248 @@
+//! The guest SDK for Rust functions that run in capsa sandboxes (`wasm32-wasip1`).
+//!
+//! It wraps capsa's host-call ABI (`docs/abi.md`):
+//!
+//! - [`call`] calls a host function granted to this call, JSON in and out;
+//!   [`start`] + [`Pending::wait`] run several at once;
+//! - [`log`] writes a structured log line into the call's receipt;
+//! - [`export_alloc!`] exports the `alloc`/`dealloc` pair the host uses to pass strings to exported
+//!   functions, and [`read_str`] / [`return_string`] are the two halves of a string function.
+//!
+//! ```no_run
+//! use serde_json::json;
+//!
+//! fn main() {
+//!     match capsa_guest::call("add", &json!({"a": 2, "b": 40})) {
+//!         Ok(sum) => println!("{sum}"),
+//!         Err(err) => {
+//!             eprintln!("{err}");
+//!             std::process::exit(1);
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! Outside a capsa sandbox (a native build, e.g. for unit tests) every host call returns a
+//! `capability_denied` error.
+
+#![deny(missing_docs)]
+
+use std::fmt;
+
+use serde_json::Value;
+
+/// An error a host call returned: a stable capsa error code and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError {
+    /// The error code, e.g. `capability_denied` or `host_error`.
+    pub code: String,
+    /// The message.
+    pub message: String,
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// Log levels for [`log`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Level {
+    /// Something failed.
+    Error = 0,
+    /// Something looks wrong.
+    Warn = 1,
+    /// Normal operation.
+    Info = 2,
+    /// Detail for debugging.
+    Debug = 3,
+    /// Even more detail.
+    Trace = 4,
+}
+
+#[cfg(target_arch = "wasm32")]
+mod sys {
+    #[link(wasm_import_module = "capsa")]
+    unsafe extern "C" {
+        pub fn call_start(
+            name_ptr: *const u8,
+            name_len: u32,
+            args_ptr: *const u8,
+            args_len: u32,
+        ) -> u32;
+        pub fn call_wait(handle: u32, len_out: *mut u32) -> u32;
+        pub fn call_read(handle: u32, buf_ptr: *mut u8, buf_len: u32) -> u32;
+        pub fn log(level: u32, ptr: *const u8, len: u32);
+    }
+}
+
+/// A host call in flight. Start several with [`start`] and they run concurrently on the host.
+#[derive(Debug)]
+#[must_use = "a started host call does nothing useful unless waited for"]
+pub struct Pending {
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    handle: u32,
+}
+
+/// Starts the host function `name` with raw JSON `args` and returns at once.
+pub fn start_raw(name: &str, args: &[u8]) -> Pending {
+    #[cfg(target_arch = "wasm32")]
+    {
+        // SAFETY: both slices are valid for reads of their lengths for the duration of the call.
+        let handle = unsafe {
+            sys::call_start(
+                name.as_ptr(),
+                name.len() as u32,
+                args.as_ptr(),
+                args.len() as u32,
+            )
+        };
+        Pending { handle }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (name, args);
+        Pending { handle: 0 }
+    }
+}
+
+/// Starts the host function `name` with JSON `args` and returns at once.
+pub fn start(name: &str, args: &Value) -> Pending {
+    start_raw(name, args.to_string().as_bytes())
+}
+
+impl Pending {
+    /// Waits for the raw JSON result.
+    ///
+    /// # Errors
+    ///
+    /// The host function's error, or `capability_denied` when `name` was not granted.
+    pub fn wait_raw(self) -> Result<Vec<u8>, HostError> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let mut len = 0u32;
+            // SAFETY: `len` is a valid u32 to write; `buf` has room for `len` bytes.
+            let (status, buf) = unsafe {
+                let status = sys::call_wait(self.handle, &mut len);
+                let mut buf = vec![0u8; len as usize];
+                let n = sys::call_read(self.handle, buf.as_mut_ptr(), len);
+                buf.truncate(n as usize);
+                (status, buf)
+            };
+            if status == 0 {
+                Ok(buf)
+            } else {
+                Err(parse_error(&buf))
+            }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            Err(HostError {
+                code: "capability_denied".into(),
+                message: "not running in a capsa sandbox".into(),
+            })
+        }
+    }
+
+    /// Waits for the JSON result.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pending::wait_raw`]; a result that is not JSON is a `host_error`.
+    pub fn wait(self) -> Result<Value, HostError> {
+        let bytes = self.wait_raw()?;
+        serde_json::from_slice(&bytes).map_err(|e| HostError {
+            code: "host_error".into(),
+            message: format!("host returned invalid JSON: {e}"),
+        })
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn parse_error(bytes: &[u8]) -> HostError {
+    let value: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    HostError {
+        code: text("code"),
+        message: text("message"),
+    }
+}
+
+/// Calls the host function `name` with JSON `args` and waits for its JSON result.
+///
+/// # Errors
+///
+/// The host function's error, or `capability_denied` when `name` was not granted.
+pub fn call(name: &str, args: &Value) -> Result<Value, HostError> {
+    start(name, args).wait()
+}
+
+/// Writes a structured log line into the call's receipt (it counts against the output cap).
+pub fn log(level: Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: `message` is valid for reads of its length.
+    unsafe {
+        sys::log(level as u32, message.as_ptr(), message.len() as u32)
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("[{level:?}] {message}");
+}
+
+/// Reads a string argument the host passed as `(ptr, len)`.
+///
+/// # Safety
+///
+/// `ptr` and `len` must be a pair the host passed to an exported function, pointing at memory the
+/// host filled through `alloc`.
+pub unsafe fn read_str(ptr: *const u8, len: u32) -> String {
+    // SAFETY: guaranteed by the caller.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, len as usize) };
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Hands a string back to the host as an `i64` packed `ptr << 32 | len`. The host reads it and frees it
+/// with `dealloc`, so the module must also use [`export_alloc!`].
+pub fn return_string(s: String) -> i64 {
+    let bytes = s.into_bytes().into_boxed_slice();
+    let len = bytes.len() as u64;
+    let ptr = Box::into_raw(bytes) as *mut u8 as usize as u64;
+    ((ptr << 32) | (len & 0xffff_ffff)) as i64
+}
+
+/// Exports `alloc(len) -> ptr` and `dealloc(ptr, len)`, the allocator pair capsa uses to pass strings
+/// into and out of exported functions. Invoke once in the module's crate.
+#[macro_export]
+macro_rules! export_alloc {
+    () => {
+        /// Allocates `len` bytes for the host to write a string argument into.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn alloc(len: u32) -> *mut u8 {
+            let mut buf = ::std::vec::Vec::<u8>::with_capacity(len as usize);
+            let ptr = buf.as_mut_ptr();
+            ::std::mem::forget(buf);
+            ptr
+        }
+
+        /// Frees what `alloc` or `return_string` handed out.
+        ///
+        /// # Safety
+        ///
+        /// `ptr` and `len` must come from `alloc` or `return_string` of this module.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn dealloc(ptr: *mut u8, len: u32) {
+            // SAFETY: guaranteed by the caller; `alloc` reserved exactly `len` bytes of capacity and
+            // `return_string` a boxed slice of `len` bytes.
+            unsafe { drop(::std::vec::Vec::from_raw_parts(ptr, 0, len as usize)) };
+        }
+    };
+}

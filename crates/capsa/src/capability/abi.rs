@@ -1,0 +1,276 @@
+//! capsa's host-call ABI for core wasm modules: the `capsa` import module (see `docs/abi.md`).
+//!
+//! ```text
+//! call_start(name_ptr, name_len, args_ptr, args_len: u32) -> u32   start a host call, get a handle
+//! call_wait(handle, len_ptr: u32) -> u32                           wait; 0 = ok, 1 = error; writes result length
+//! call_read(handle, buf_ptr, buf_len: u32) -> u32                  copy the result out, free the handle
+//! log(level, ptr, len: u32)                                        a structured log line
+//! ```
+//!
+//! Arguments and results are UTF-8 JSON. An error result is `{"code": "...", "message": "..."}`.
+//! Several calls may be in flight at once; each runs on the host as soon as it is started.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use wasmtime::{Caller, Extern, Linker, Memory};
+
+use crate::capability::{Grants, Handler, HostError, HostResult};
+use crate::error::ErrorCode;
+use crate::sandbox::{LimitExceeded, SandboxState};
+
+const MODULE: &str = "capsa";
+
+/// Status `call_wait` returns for a successful call.
+const STATUS_OK: u32 = 0;
+/// Status `call_wait` returns when the host function failed or was denied.
+const STATUS_ERROR: u32 = 1;
+
+/// Log levels of `log`, by number.
+const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+/// The host-call state of one sandbox.
+pub(crate) struct HostCalls {
+    grants: Grants,
+    runtime: tokio::runtime::Handle,
+    pending: HashMap<u32, Pending>,
+    next_handle: u32,
+    max_calls: u64,
+    max_egress: u64,
+    pub(crate) calls: u64,
+    pub(crate) egress_bytes: u64,
+    /// The first error a host call returned, which becomes the outcome if the guest then fails.
+    pub(crate) first_failure: Option<(ErrorCode, String)>,
+}
+
+enum Pending {
+    Running { name: String, task: AbortOnDrop },
+    Ready { status: u32, bytes: Vec<u8> },
+}
+
+/// Aborts a host task whose guest is gone (deadline, cancellation, end of the call).
+struct AbortOnDrop(JoinHandle<HostResult>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl HostCalls {
+    pub(crate) fn new(
+        grants: Grants,
+        runtime: tokio::runtime::Handle,
+        max_calls: u64,
+        max_egress: u64,
+    ) -> Self {
+        HostCalls {
+            grants,
+            runtime,
+            pending: HashMap::new(),
+            next_handle: 1,
+            max_calls,
+            max_egress,
+            calls: 0,
+            egress_bytes: 0,
+            first_failure: None,
+        }
+    }
+
+    fn start(&mut self, name: &[u8], args: &[u8]) -> wasmtime::Result<u32> {
+        self.calls += 1;
+        if self.calls > self.max_calls {
+            return Err(wasmtime::Error::new(LimitExceeded::new(
+                ErrorCode::HostCallLimitExceeded,
+                format!("guest made more than {} host calls", self.max_calls),
+            )));
+        }
+        self.egress_bytes += args.len() as u64;
+        if self.egress_bytes > self.max_egress {
+            return Err(wasmtime::Error::new(LimitExceeded::new(
+                ErrorCode::HostCallLimitExceeded,
+                format!(
+                    "guest sent more than {} through host calls",
+                    crate::ByteSize(self.max_egress)
+                ),
+            )));
+        }
+        let handle = self.next_handle;
+        self.next_handle = self.next_handle.wrapping_add(1).max(1);
+
+        let name = String::from_utf8_lossy(name).into_owned();
+        let pending = match (
+            self.grants.resolve(&name),
+            serde_json::from_slice::<Value>(args),
+        ) {
+            (None, _) => {
+                let err = HostError::denied(format!("host function `{name}` is not granted"));
+                self.finish(&name, Err(err))
+            }
+            (Some(_), Err(e)) => {
+                let err =
+                    HostError::invalid_input(format!("arguments of `{name}` are not JSON: {e}"));
+                self.finish(&name, Err(err))
+            }
+            (Some(handler), Ok(args)) => {
+                let task = match handler.clone() {
+                    Handler::Sync(f) => self.runtime.spawn_blocking(move || f(args)),
+                    Handler::Async(f) => self.runtime.spawn(f(args)),
+                };
+                Pending::Running {
+                    name,
+                    task: AbortOnDrop(task),
+                }
+            }
+        };
+        self.pending.insert(handle, pending);
+        Ok(handle)
+    }
+
+    /// Turns a finished call into what the guest reads, remembering the first failure.
+    fn finish(&mut self, name: &str, result: HostResult) -> Pending {
+        match result {
+            Ok(value) => Pending::Ready {
+                status: STATUS_OK,
+                bytes: value.to_string().into_bytes(),
+            },
+            Err(err) => {
+                if self.first_failure.is_none() {
+                    let message = match err.code {
+                        ErrorCode::CapabilityDenied => err.message.clone(),
+                        _ => format!("host function `{name}` failed: {}", err.message),
+                    };
+                    self.first_failure = Some((err.code, message));
+                }
+                Pending::Ready {
+                    status: STATUS_ERROR,
+                    bytes: err.to_json(),
+                }
+            }
+        }
+    }
+}
+
+fn trap(func: &str, message: &str) -> wasmtime::Error {
+    wasmtime::format_err!("capsa::{func}: {message}")
+}
+
+fn memory(caller: &mut Caller<'_, SandboxState>, func: &str) -> wasmtime::Result<Memory> {
+    caller
+        .get_export("memory")
+        .and_then(Extern::into_memory)
+        .ok_or_else(|| trap(func, "the module exports no `memory`"))
+}
+
+fn range(ptr: u32, len: u32) -> std::ops::Range<usize> {
+    let start = ptr as usize;
+    start..start.saturating_add(len as usize)
+}
+
+pub(crate) fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "call_start",
+        |mut caller: Caller<'_, SandboxState>,
+         name_ptr: u32,
+         name_len: u32,
+         args_ptr: u32,
+         args_len: u32|
+         -> wasmtime::Result<u32> {
+            let memory = memory(&mut caller, "call_start")?;
+            let (data, state) = memory.data_and_store_mut(&mut caller);
+            let oob = || trap("call_start", "pointer out of bounds");
+            let name = data.get(range(name_ptr, name_len)).ok_or_else(oob)?;
+            let args = data.get(range(args_ptr, args_len)).ok_or_else(oob)?;
+            state.host.start(name, args)
+        },
+    )?;
+
+    linker.func_wrap_async(
+        MODULE,
+        "call_wait",
+        |mut caller: Caller<'_, SandboxState>, (handle, len_ptr): (u32, u32)| {
+            Box::new(async move {
+                let pending = caller
+                    .data_mut()
+                    .host
+                    .pending
+                    .remove(&handle)
+                    .ok_or_else(|| trap("call_wait", "unknown handle"))?;
+                let mut pending = pending;
+                if let Pending::Running { name, task } = &mut pending {
+                    let result = (&mut task.0).await.unwrap_or_else(|e| {
+                        Err(HostError::new(if e.is_panic() {
+                            "the host function panicked"
+                        } else {
+                            "the host function was cancelled"
+                        }))
+                    });
+                    let name = std::mem::take(name);
+                    pending = caller.data_mut().host.finish(&name, result);
+                }
+                let (status, len) = match &pending {
+                    Pending::Ready { status, bytes } => (*status, bytes.len() as u32),
+                    Pending::Running { .. } => (STATUS_ERROR, 0),
+                };
+                caller.data_mut().host.pending.insert(handle, pending);
+                let memory = memory(&mut caller, "call_wait")?;
+                memory
+                    .data_mut(&mut caller)
+                    .get_mut(range(len_ptr, 4))
+                    .ok_or_else(|| trap("call_wait", "pointer out of bounds"))?
+                    .copy_from_slice(&len.to_le_bytes());
+                Ok(status)
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        MODULE,
+        "call_read",
+        |mut caller: Caller<'_, SandboxState>,
+         handle: u32,
+         buf_ptr: u32,
+         buf_len: u32|
+         -> wasmtime::Result<u32> {
+            let memory = memory(&mut caller, "call_read")?;
+            let (data, state) = memory.data_and_store_mut(&mut caller);
+            let bytes = match state.host.pending.remove(&handle) {
+                Some(Pending::Ready { bytes, .. }) => bytes,
+                Some(running) => {
+                    state.host.pending.insert(handle, running);
+                    return Err(trap("call_read", "handle read before `call_wait`"));
+                }
+                None => return Err(trap("call_read", "unknown handle")),
+            };
+            let n = bytes.len().min(buf_len as usize);
+            data.get_mut(range(buf_ptr, n as u32))
+                .ok_or_else(|| trap("call_read", "pointer out of bounds"))?
+                .copy_from_slice(&bytes[..n]);
+            Ok(n as u32)
+        },
+    )?;
+
+    linker.func_wrap(
+        MODULE,
+        "log",
+        |mut caller: Caller<'_, SandboxState>,
+         level: u32,
+         ptr: u32,
+         len: u32|
+         -> wasmtime::Result<()> {
+            let memory = memory(&mut caller, "log")?;
+            let (data, state) = memory.data_and_store_mut(&mut caller);
+            let message = data
+                .get(range(ptr, len))
+                .ok_or_else(|| trap("log", "pointer out of bounds"))?;
+            let level = LEVELS.get(level as usize).copied().unwrap_or("info");
+            state
+                .capture
+                .log(level, message)
+                .map_err(wasmtime::Error::new)
+        },
+    )?;
+    Ok(())
+}

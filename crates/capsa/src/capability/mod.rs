@@ -1,0 +1,150 @@
+//! Host capabilities: everything a guest can reach outside its sandbox, each granted explicitly.
+//!
+//! Nothing is reachable by default. A [`Grants`] value lists what one call may use:
+//! - **env**: named environment variables (the host's own environment never leaks in);
+//! - **dirs**: host directories mounted at guest paths, read-only or read-write ([`DirGrant`]);
+//! - **host functions**: named functions the embedding program registered ([`HostFunctions`]),
+//!   reached through capsa's host-call ABI (`docs/abi.md`). Capabilities such as KV and HTTP plug into
+//!   the same ABI as further named functions.
+//!
+//! Guest log lines (`capsa::log`) need no grant: they only add to the call's receipt, under its output cap.
+
+pub(crate) mod abi;
+mod host_fn;
+mod wasi;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub(crate) use host_fn::Handler;
+pub use host_fn::{HostError, HostFunctions, HostResult};
+pub(crate) use wasi::wasi_context;
+
+use crate::error::Error;
+
+/// What one call may reach outside its sandbox. Empty by default: deny everything.
+#[derive(Clone, Default)]
+pub struct Grants {
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) dirs: Vec<DirGrant>,
+    pub(crate) host_functions: HostFunctions,
+}
+
+impl Grants {
+    /// No grants at all.
+    pub fn new() -> Self {
+        Grants::default()
+    }
+
+    /// Grants the environment variable `key` with `value`. The guest sees exactly the granted
+    /// variables and nothing of the host's environment.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Mounts a host directory in the guest (see [`DirGrant`]).
+    pub fn dir(mut self, dir: DirGrant) -> Self {
+        self.dirs.push(dir);
+        self
+    }
+
+    /// Lets the guest call these host functions by name. Calls to any other name fail with
+    /// `capability_denied`.
+    pub fn host_functions(mut self, functions: HostFunctions) -> Self {
+        self.host_functions = functions;
+        self
+    }
+
+    /// The handler a host call named `name` reaches, if it was granted.
+    pub(crate) fn resolve(&self, name: &str) -> Option<&Handler> {
+        self.host_functions.get(name)
+    }
+}
+
+/// A host directory mounted in the guest: `HOST[:GUEST][:ro]` on the command line.
+///
+/// The guest sees the directory at `guest_path` and nothing above it: `..`, absolute paths and
+/// symlinks that lead outside the mount are refused by the sandbox's filesystem layer. A read-only
+/// mount refuses every write, create, rename and delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host_path: PathBuf,
+    /// Where the guest sees it, e.g. `/data`. By default the host path as written.
+    pub guest_path: String,
+    /// Whether the guest may only read.
+    pub read_only: bool,
+}
+
+impl DirGrant {
+    /// A read-write mount of `host_path` at `guest_path`.
+    pub fn new(host_path: impl Into<PathBuf>, guest_path: impl Into<String>) -> Self {
+        DirGrant {
+            host_path: host_path.into(),
+            guest_path: guest_path.into(),
+            read_only: false,
+        }
+    }
+
+    /// Makes the mount read-only.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+}
+
+impl FromStr for DirGrant {
+    type Err = Error;
+
+    /// Parses `HOST[:GUEST][:ro|:rw]`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let mut parts: Vec<&str> = s.split(':').collect();
+        let mut read_only = false;
+        if let Some(last) = parts.last().copied().filter(|_| parts.len() > 1) {
+            if last == "ro" || last == "rw" {
+                read_only = last == "ro";
+                parts.pop();
+            }
+        }
+        let (host, guest) = match parts.as_slice() {
+            [host] => (*host, *host),
+            [host, guest] => (*host, *guest),
+            _ => {
+                return Err(Error::invalid_input(format!(
+                    "invalid directory grant `{s}`: expected `HOST[:GUEST][:ro]`"
+                )));
+            }
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "invalid directory grant `{s}`: empty path"
+            )));
+        }
+        Ok(DirGrant {
+            host_path: PathBuf::from(host),
+            guest_path: guest.to_owned(),
+            read_only,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_grants_parse() {
+        let g: DirGrant = "data".parse().unwrap();
+        assert_eq!(g, DirGrant::new("data", "data"));
+        let g: DirGrant = "./in:/input:ro".parse().unwrap();
+        assert_eq!(g, DirGrant::new("./in", "/input").read_only());
+        let g: DirGrant = "out:ro".parse().unwrap();
+        assert_eq!(g, DirGrant::new("out", "out").read_only());
+        let g: DirGrant = "/tmp/x:/x:rw".parse().unwrap();
+        assert_eq!(g, DirGrant::new("/tmp/x", "/x"));
+        for bad in ["", ":x", "a:", "a:b:c:ro", "a:b:c"] {
+            assert!(bad.parse::<DirGrant>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The engine: one wasmtime configuration, its linker, its epoch ticker and its artifact cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+use wasmtime::{Config, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+
+use crate::cache::ArtifactCache;
+use crate::capability;
+use crate::error::{Error, Result};
+use crate::module::Module;
+use crate::sandbox::SandboxState;
+
+/// How often the epoch ticker advances; wall-clock deadlines are enforced to this granularity.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The default wasm stack limit: 1 MiB.
+pub const DEFAULT_MAX_WASM_STACK: usize = 1 << 20;
+
+/// Compiles modules and runs them in sandboxes. Build one per process and share it: it is cheap to
+/// clone (an `Arc` inside) and safe to use from many threads at once.
+///
+/// An engine owns the wasmtime configuration (Cranelift; a pooling instance allocator with
+/// copy-on-write memory images; epoch interruption driven by a dedicated ticker thread; optional fuel),
+/// the compiled-artifact cache and a small tokio runtime for host calls and synchronous callers.
+///
+/// ```no_run
+/// # fn main() -> Result<(), capsa::Error> {
+/// let engine = capsa::Engine::builder().build()?;
+/// let module = engine.load(br#"(module (func (export "_start")))"#)?;
+/// let receipt = module.run(capsa::Call::new())?;
+/// assert!(receipt.is_ok());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<EngineInner>,
+}
+
+pub(crate) struct EngineInner {
+    pub(crate) wasmtime: wasmtime::Engine,
+    pub(crate) linker: Linker<SandboxState>,
+    pub(crate) cache: ArtifactCache,
+    pub(crate) cpu_budget: bool,
+    pub(crate) max_wasm_stack: usize,
+    pooling: bool,
+    ticker: Ticker,
+    runtime: OnceLock<std::result::Result<tokio::runtime::Runtime, String>>,
+}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        self.ticker.stop();
+    }
+}
+
+/// Builds an [`Engine`]. Every setting has a safe default.
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    cache_dir: Option<PathBuf>,
+    cpu_budget: bool,
+    max_wasm_stack: usize,
+    pooling: bool,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            cache_dir: default_cache_dir(),
+            cpu_budget: false,
+            max_wasm_stack: DEFAULT_MAX_WASM_STACK,
+            pooling: true,
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// Where compiled artifacts are cached on disk. By default `$CAPSA_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/capsa`, else `~/.cache/capsa`. `None` keeps the cache in memory only.
+    pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// Compile guests with fuel metering so calls can have a deterministic CPU budget
+    /// ([`Limits::fuel`](crate::Limits::fuel)). Off by default: metering makes CPU-bound guests about
+    /// a third slower, so turn it on only where a budget is wanted. Artifacts are cached separately
+    /// for each setting.
+    pub fn cpu_budget(mut self, enabled: bool) -> Self {
+        self.cpu_budget = enabled;
+        self
+    }
+
+    /// The most wasm stack a guest may use, in bytes. By default 1 MiB. Running past it ends the call
+    /// with `stack_overflow`.
+    pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Use wasmtime's pooling instance allocator (the default). It makes instantiation a few
+    /// microseconds but reserves a large range of address space up front; where that reservation
+    /// fails (a small `ulimit -v`, a constrained VM) the engine falls back to on-demand allocation on its
+    /// own and logs a warning once. `false` skips the attempt.
+    pub fn pooling(mut self, enabled: bool) -> Self {
+        self.pooling = enabled;
+        self
+    }
+
+    /// Builds the engine and starts its epoch ticker thread.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for an unusable setting (a zero stack); `internal` when wasmtime cannot create
+    /// an engine at all or the ticker thread cannot start.
+    pub fn build(self) -> Result<Engine> {
+        if self.max_wasm_stack < 64 * 1024 || self.max_wasm_stack > 256 << 20 {
+            return Err(Error::invalid_input(format!(
+                "wasm stack limit `{}` bytes is outside 64KiB..256MiB",
+                self.max_wasm_stack
+            )));
+        }
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .consume_fuel(self.cpu_budget)
+            .max_wasm_stack(self.max_wasm_stack)
+            // Host functions (WASI, capsa's ABI) run on the guest's fiber stack, above the wasm part.
+            .async_stack_size(self.max_wasm_stack + (1 << 20))
+            .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
+            .memory_init_cow(true)
+            .parallel_compilation(true);
+
+        let (wasmtime, pooling) = if self.pooling {
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
+            match wasmtime::Engine::new(&config) {
+                Ok(engine) => (engine, true),
+                Err(err) => {
+                    tracing::warn!(
+                        "pooling allocator unavailable ({err:#}); falling back to on-demand allocation"
+                    );
+                    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+                    (new_engine(&config)?, false)
+                }
+            }
+        } else {
+            config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            (new_engine(&config)?, false)
+        };
+
+        let mut linker = Linker::new(&wasmtime);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut SandboxState| &mut s.wasi)
+            .and_then(|()| capability::abi::add_to_linker(&mut linker))
+            .map_err(|e| Error::internal(format!("cannot link host functions: {e:#}")))?;
+
+        let cache = ArtifactCache::new(self.cache_dir.as_deref(), &wasmtime);
+        let ticker = Ticker::start(wasmtime.clone())?;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                wasmtime,
+                linker,
+                cache,
+                cpu_budget: self.cpu_budget,
+                max_wasm_stack: self.max_wasm_stack,
+                pooling,
+                ticker,
+                runtime: OnceLock::new(),
+            }),
+        })
+    }
+}
+
+fn new_engine(config: &Config) -> Result<wasmtime::Engine> {
+    wasmtime::Engine::new(config)
+        .map_err(|e| Error::internal(format!("cannot create the wasmtime engine: {e:#}")))
+}
+
+fn pooling_config() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    // Room for 1,000 sandboxes at once (SPEC §9: 1,000 parked on host calls). Each slot is only
+    // address space until used; resident memory follows what guests actually touch.
+    pool.total_core_instances(1_000)
+        .total_memories(1_000)
+        .total_tables(1_000)
+        .total_stacks(1_000)
+        // A CPython component has 14 core instances and one 13 MiB memory; leave headroom.
+        .total_component_instances(1_000)
+        .max_core_instances_per_component(32)
+        // Keep some warm slots so repeat calls of a module reuse their copy-on-write image mapping.
+        .max_unused_warm_slots(100);
+    pool
+}
+
+impl Engine {
+    /// An engine with the default settings (see [`EngineBuilder`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`EngineBuilder::build`].
+    pub fn new() -> Result<Engine> {
+        EngineBuilder::default().build()
+    }
+
+    /// A builder for an engine with custom settings.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Loads a module from `.wasm` or `.wat` bytes, compiling it unless the cache has it.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_module` when the bytes are not a module capsa can run: malformed wasm or wat, a
+    /// component, a precompiled artifact (capsa never deserialises artifacts it did not write), or an
+    /// import capsa does not provide.
+    pub fn load(&self, bytes: &[u8]) -> Result<Module> {
+        Module::load(self, bytes)
+    }
+
+    /// Reads a `.wasm` or `.wat` file and loads it (see [`Engine::load`]).
+    ///
+    /// # Errors
+    ///
+    /// `not_found` when the file cannot be read; otherwise as [`Engine::load`].
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Module> {
+        let path = path.as_ref();
+        let bytes = read_source(path)?;
+        self.load(&bytes)
+    }
+
+    /// Whether the pooling allocator is in use (`false` after a fallback to on-demand allocation).
+    pub fn is_pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
+    /// Whether this engine meters fuel, so calls may set [`Limits::fuel`](crate::Limits::fuel).
+    pub fn has_cpu_budget(&self) -> bool {
+        self.inner.cpu_budget
+    }
+
+    /// The directory holding this engine's cached artifacts, if it caches on disk. Artifacts of
+    /// engines with different settings or wasmtime versions live in different directories.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.inner.cache.dir()
+    }
+
+    pub(crate) fn ticker(&self) -> &Ticker {
+        &self.inner.ticker
+    }
+
+    /// The runtime that drives synchronous calls and host functions when the caller has none.
+    pub(crate) fn runtime(&self) -> Result<&tokio::runtime::Runtime> {
+        self.inner
+            .runtime
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("capsa-host")
+                    .enable_time()
+                    .build()
+                    .map_err(|e| format!("cannot start the host runtime: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| Error::internal(e.clone()))
+    }
+}
+
+/// Reads a guest source file, mapping a missing file to `not_found`.
+pub(crate) fn read_source(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        let code = match e.kind() {
+            std::io::ErrorKind::NotFound => crate::ErrorCode::NotFound,
+            _ => crate::ErrorCode::InvalidInput,
+        };
+        Error::new(code, format!("cannot read `{}`: {e}", path.display()))
+    })
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("CAPSA_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("capsa")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("capsa")))
+}
+
+/// The thread that advances the engine's epoch while any call is running, and sleeps otherwise.
+pub(crate) struct Ticker {
+    shared: Arc<TickerShared>,
+    thread: Thread,
+}
+
+struct TickerShared {
+    active: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Ticker {
+    fn start(engine: wasmtime::Engine) -> Result<Ticker> {
+        let shared = Arc::new(TickerShared {
+            active: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let state = shared.clone();
+        let handle = thread::Builder::new()
+            .name("capsa-epoch".into())
+            .spawn(move || {
+                while !state.stop.load(Ordering::Acquire) {
+                    if state.active.load(Ordering::Acquire) == 0 {
+                        // An `unpark` between the check and here makes `park` return at once.
+                        thread::park();
+                        continue;
+                    }
+                    thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| Error::internal(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Ticker {
+            shared,
+            thread: handle.thread().clone(),
+        })
+    }
+
+    /// Keeps the ticker running until the returned guard is dropped.
+    pub(crate) fn activate(&self) -> TickerGuard<'_> {
+        if self.shared.active.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.thread.unpark();
+        }
+        TickerGuard(self)
+    }
+
+    fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+pub(crate) struct TickerGuard<'a>(&'a Ticker);
+
+impl Drop for TickerGuard<'_> {
+    fn drop(&mut self) {
+        self.0.shared.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}

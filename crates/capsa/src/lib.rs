@@ -1,0 +1,65 @@
+//! capsa runs untrusted WebAssembly fast and safely: every call gets a **fresh sandbox** with hard
+//! limits on time, CPU, memory, stack and output, and reaches nothing outside it unless granted.
+//!
+//! The flow is `source → compiled artifact → sandbox → receipt`:
+//!
+//! - an [`Engine`] holds the wasmtime configuration (pooling allocator, copy-on-write memory images,
+//!   epoch deadlines, optional fuel) and a cache of compiled artifacts, in memory and on disk;
+//! - [`Engine::load`] turns `.wasm`/`.wat` bytes into a [`Module`], compiling at most once per content
+//!   hash and engine configuration;
+//! - [`Module::run`] runs a [`Call`] (stdin, args, [`Limits`], [`Grants`], entry point) in a new
+//!   store and instance, and returns a [`Receipt`]: outcome, exit code, output, result and [`Stats`].
+//!
+//! Guests reach the host only through what the call grants: env vars, mounted directories and named
+//! [`HostFunctions`] behind capsa's host-call ABI (`docs/abi.md`).
+//!
+//! # Example
+//!
+//! ```
+//! use capsa::{Call, Engine, ErrorCode, Limits, ByteSize};
+//!
+//! # fn main() -> Result<(), capsa::Error> {
+//! let engine = Engine::builder().cache_dir(None).build()?;
+//!
+//! // A WASI command that echoes stdin to stdout would normally come from a file; this one loops forever.
+//! let module = engine.load(br#"(module (func (export "_start") (loop (br 0))))"#)?;
+//! let limits = Limits { timeout: "50ms".parse()?, ..Limits::default() };
+//! let receipt = module.run(Call::new().limits(limits))?;
+//! assert_eq!(receipt.code(), Some(ErrorCode::Timeout));
+//!
+//! // The same engine keeps serving after a limit was hit.
+//! let add = engine.load(br#"(module (func (export "add") (param i32 i32) (result i32)
+//!     local.get 0 local.get 1 i32.add))"#)?;
+//! let receipt = add.run(Call::new().function("add", capsa::FunctionArgs::Numbers(vec!["2".into(), "40".into()])))?;
+//! assert_eq!(receipt.result, Some(serde_json::json!([42])));
+//! # let _ = ByteSize::mib(1);
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! Problems of the caller's making (a module that does not load, a bad argument) are [`Error`]s with a
+//! stable [`ErrorCode`]. Everything the guest does, including every limit it hits, ends in a receipt
+//! whose [`Receipt::error`] carries the same codes.
+
+#![deny(missing_docs)]
+
+mod cache;
+mod capability;
+mod engine;
+mod error;
+mod limits;
+mod module;
+mod output;
+mod receipt;
+mod sandbox;
+
+pub use cache::ArtifactSource;
+pub use capability::{DirGrant, Grants, HostError, HostFunctions, HostResult};
+pub use engine::{DEFAULT_MAX_WASM_STACK, Engine, EngineBuilder};
+pub use error::{Error, ErrorCode, Result};
+pub use limits::{ByteSize, HumanDuration, Limits};
+pub use module::Module;
+pub use output::{OutputListener, Stream};
+pub use receipt::{Failure, LogLine, Receipt, Stats, Truncated};
+pub use sandbox::{Call, Entry, FunctionArgs};

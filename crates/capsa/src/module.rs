@@ -1,0 +1,164 @@
+//! A loaded module: compiled (or taken from the cache), linked, and ready to run in fresh sandboxes.
+
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::{ExternType, FuncType, InstancePre};
+
+use crate::cache::{ArtifactSource, Digest, hex};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::receipt::Receipt;
+use crate::sandbox::{self, Call, SandboxState};
+
+/// A WebAssembly module ready to run: compiled once, instantiated fresh for every call.
+///
+/// Cheap to clone and safe to share between threads. Get one from [`Engine::load`] or
+/// [`Engine::load_file`].
+#[derive(Clone)]
+pub struct Module {
+    engine: Engine,
+    inner: Arc<ModuleInner>,
+}
+
+struct ModuleInner {
+    pre: InstancePre<SandboxState>,
+    digest: Digest,
+    source: ArtifactSource,
+    functions: Vec<(String, FuncType)>,
+}
+
+/// What the first bytes of a file say it is.
+enum Kind {
+    Core,
+    Component,
+    Precompiled,
+    Text,
+    Unknown,
+}
+
+fn kind(bytes: &[u8]) -> Kind {
+    match bytes {
+        [0x00, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00, ..] => Kind::Core,
+        [0x00, b'a', b's', b'm', _, _, 0x01, 0x00, ..] => Kind::Component,
+        [0x7f, b'E', b'L', b'F', ..] => Kind::Precompiled,
+        _ if std::str::from_utf8(bytes).is_ok() => Kind::Text,
+        _ => Kind::Unknown,
+    }
+}
+
+impl Module {
+    pub(crate) fn load(engine: &Engine, bytes: &[u8]) -> Result<Module> {
+        match kind(bytes) {
+            Kind::Core | Kind::Text => {}
+            Kind::Component => {
+                return Err(Error::invalid_module(
+                    "this is a wasm component; capsa runs core wasm modules so far",
+                ));
+            }
+            Kind::Precompiled => {
+                return Err(Error::invalid_module(
+                    "precompiled artifacts are not accepted: pass the `.wasm` or `.wat` source",
+                ));
+            }
+            Kind::Unknown => {
+                return Err(Error::invalid_module(
+                    "not a WebAssembly module: expected wasm binary or wat text",
+                ));
+            }
+        }
+        let digest: Digest = Sha256::digest(bytes).into();
+        let inner = &engine.inner;
+        let (module, source) = inner
+            .cache
+            .get_or_compile(&inner.wasmtime, &digest, bytes)?;
+        let pre = inner
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| Error::invalid_module(format!("{e:#}")))?;
+        let functions = module
+            .exports()
+            .filter_map(|export| match export.ty() {
+                ExternType::Func(ty) => Some((export.name().to_owned(), ty)),
+                _ => None,
+            })
+            .collect();
+        Ok(Module {
+            engine: engine.clone(),
+            inner: Arc::new(ModuleInner {
+                pre,
+                digest,
+                source,
+                functions,
+            }),
+        })
+    }
+
+    /// Runs one call in a fresh sandbox and returns its receipt, blocking the current thread.
+    ///
+    /// # Errors
+    ///
+    /// Only for problems of the caller's making: `invalid_input` (bad arguments, a fuel budget on an
+    /// engine without one, a directory that cannot be mounted, or calling this from inside an async
+    /// runtime, where [`Module::run_async`] is the right call), `not_found` (no such export) and
+    /// `internal`. Everything the guest does, including every limit it hits, is in the receipt.
+    pub fn run(&self, call: Call) -> Result<Receipt> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::invalid_input(
+                "`Module::run` blocks the thread; inside an async runtime use `Module::run_async`",
+            ));
+        }
+        let runtime = self.engine.runtime()?;
+        runtime.block_on(self.run_async(call))
+    }
+
+    /// Runs one call in a fresh sandbox. Must be polled inside a tokio runtime with timers enabled.
+    /// Dropping the future cancels the guest.
+    ///
+    /// # Errors
+    ///
+    /// As [`Module::run`].
+    pub async fn run_async(&self, call: Call) -> Result<Receipt> {
+        sandbox::run(self, call).await
+    }
+
+    /// The SHA-256 of the module's source bytes, in hex.
+    pub fn digest(&self) -> String {
+        hex(&self.inner.digest)
+    }
+
+    /// Where the compiled artifact came from when this module was loaded.
+    pub fn artifact_source(&self) -> ArtifactSource {
+        self.inner.source
+    }
+
+    /// Whether the module is a WASI command (it exports `_start`).
+    pub fn is_command(&self) -> bool {
+        self.function_type("_start").is_some()
+    }
+
+    /// The names of the exported functions, in export order.
+    pub fn function_names(&self) -> Vec<&str> {
+        self.inner
+            .functions
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    pub(crate) fn function_type(&self, name: &str) -> Option<&FuncType> {
+        self.inner
+            .functions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, ty)| ty)
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn instance_pre(&self) -> &InstancePre<SandboxState> {
+        &self.inner.pre
+    }
+}

@@ -1,0 +1,726 @@
+//! One call in a fresh sandbox: a new store and instance, the limits, and the receipt.
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::Value;
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline, Val, ValType};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use crate::capability::abi::HostCalls;
+use crate::capability::{Grants, wasi_context};
+use crate::error::{Error, ErrorCode, Result};
+use crate::limits::Limits;
+use crate::module::Module;
+use crate::output::{Capture, OutputListener};
+use crate::receipt::{Failure, Receipt, Stats};
+
+/// Everything one call needs besides the module: input, arguments, limits, grants and what to run.
+///
+/// ```
+/// use capsa::{Call, Grants, Limits};
+/// use std::time::Duration;
+///
+/// let call = Call::new()
+///     .stdin(r#"{"name":"ada"}"#)
+///     .args(["--verbose"])
+///     .limits(Limits { timeout: capsa::HumanDuration(Duration::from_secs(2)), ..Limits::default() })
+///     .grants(Grants::new().env("GREETING", "hello"));
+/// ```
+#[derive(Clone)]
+pub struct Call {
+    pub(crate) stdin: Bytes,
+    pub(crate) program_name: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) limits: Limits,
+    pub(crate) grants: Grants,
+    pub(crate) entry: Entry,
+    pub(crate) listener: Option<OutputListener>,
+}
+
+impl Default for Call {
+    fn default() -> Self {
+        Call {
+            stdin: Bytes::new(),
+            program_name: "main.wasm".to_owned(),
+            args: Vec::new(),
+            limits: Limits::default(),
+            grants: Grants::default(),
+            entry: Entry::Start,
+            listener: None,
+        }
+    }
+}
+
+/// What a call runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// The module's `_start` (a WASI command). The default.
+    Start,
+    /// An exported function, called with these arguments (`capsa call`).
+    Function {
+        /// The export's name.
+        name: String,
+        /// Its arguments.
+        args: FunctionArgs,
+    },
+}
+
+/// Arguments of an exported function (see `docs/abi.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionArgs {
+    /// Numbers in decimal (`-3`, `2.5`, `nan`, `inf`), converted to the function's parameter types
+    /// (i32, i64, f32, f64). The receipt's result is an array of the returned numbers.
+    Numbers(Vec<String>),
+    /// Strings, each copied into guest memory through the guest's `alloc` export and passed as an
+    /// `(i32 ptr, i32 len)` pair. A function returning an `i64` returns a string packed as
+    /// `ptr << 32 | len`, which the host reads and hands back to the guest's `dealloc`.
+    Strings(Vec<String>),
+}
+
+impl Call {
+    /// A call of `_start` with no input, no arguments, default limits and no grants.
+    pub fn new() -> Self {
+        Call::default()
+    }
+
+    /// The guest's stdin.
+    pub fn stdin(mut self, stdin: impl Into<Bytes>) -> Self {
+        self.stdin = stdin.into();
+        self
+    }
+
+    /// `argv[0]` as the guest sees it. By default `main.wasm`.
+    pub fn program_name(mut self, name: impl Into<String>) -> Self {
+        self.program_name = name.into();
+        self
+    }
+
+    /// The guest's arguments after `argv[0]`.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The call's limits. By default [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// What the guest may reach. By default nothing.
+    pub fn grants(mut self, grants: Grants) -> Self {
+        self.grants = grants;
+        self
+    }
+
+    /// Calls an exported function instead of `_start`.
+    pub fn function(mut self, name: impl Into<String>, args: FunctionArgs) -> Self {
+        self.entry = Entry::Function {
+            name: name.into(),
+            args,
+        };
+        self
+    }
+
+    /// Sees each chunk of stdout/stderr as the guest writes it, e.g. to stream it to a terminal or a
+    /// client. The receipt still holds the whole output (up to the cap).
+    pub fn on_output(mut self, listener: OutputListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+}
+
+/// A limit tripped by the host (deadline, output cap, host-call cap). Raised as the trap that ends the
+/// guest, and recognised again when the receipt is made.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct LimitExceeded {
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
+}
+
+impl LimitExceeded {
+    pub(crate) fn new(code: ErrorCode, message: String) -> Self {
+        LimitExceeded { code, message }
+    }
+}
+
+/// The data of a sandbox's store.
+pub(crate) struct SandboxState {
+    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) limiter: Limiter,
+    pub(crate) host: HostCalls,
+    pub(crate) capture: Capture,
+}
+
+/// Enforces the memory, table and instance limits, and records the peak memory.
+pub(crate) struct Limiter {
+    memory_max: u64,
+    table_max: u64,
+    instances_max: usize,
+    memory_now: u64,
+    table_now: u64,
+    pub(crate) memory_peak: u64,
+    /// Why a growth was refused, if one was: the outcome if the guest then fails.
+    pub(crate) denied: Option<String>,
+}
+
+impl Limiter {
+    fn new(limits: &Limits) -> Self {
+        Limiter {
+            memory_max: limits.memory.bytes(),
+            table_max: limits.max_table_elements,
+            instances_max: limits.max_instances as usize,
+            memory_now: 0,
+            table_now: 0,
+            memory_peak: 0,
+            denied: None,
+        }
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = (self.memory_now + desired as u64).saturating_sub(current as u64);
+        if total > self.memory_max {
+            self.denied.get_or_insert_with(|| {
+                format!(
+                    "guest asked for {} of linear memory; the limit is {}",
+                    crate::ByteSize(total),
+                    crate::ByteSize(self.memory_max)
+                )
+            });
+            return Ok(false);
+        }
+        self.memory_now = total;
+        self.memory_peak = self.memory_peak.max(total);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = (self.table_now + desired as u64).saturating_sub(current as u64);
+        if total > self.table_max {
+            self.denied.get_or_insert_with(|| {
+                format!(
+                    "guest asked for {total} table elements; the limit is {}",
+                    self.table_max
+                )
+            });
+            return Ok(false);
+        }
+        self.table_now = total;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.instances_max
+    }
+
+    fn tables(&self) -> usize {
+        self.instances_max.saturating_mul(4)
+    }
+
+    fn memories(&self) -> usize {
+        self.instances_max.saturating_mul(4)
+    }
+}
+
+/// The entry point, checked against the module's exports before any sandbox exists.
+enum Prepared {
+    Start,
+    Numbers {
+        name: String,
+        params: Vec<Val>,
+    },
+    Strings {
+        name: String,
+        args: Vec<String>,
+        returns_string: bool,
+    },
+}
+
+/// Why the guest part of a call failed.
+enum Failed {
+    Instantiate(wasmtime::Error),
+    Run(wasmtime::Error),
+}
+
+pub(crate) async fn run(module: &Module, call: Call) -> Result<Receipt> {
+    let engine = module.engine();
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+        Error::internal("`Module::run_async` must be polled inside a tokio runtime")
+    })?;
+    let limits = &call.limits;
+    if limits.fuel.is_some() && !engine.has_cpu_budget() {
+        return Err(Error::invalid_input(
+            "a fuel budget needs an engine built with `cpu_budget(true)` (CLI: pass `--fuel`)",
+        ));
+    }
+    let prepared = prepare(module, &call.entry)?;
+    let capture = Capture::new(limits.max_output.bytes());
+    let state = SandboxState {
+        wasi: wasi_context(&call, &capture)?,
+        limiter: Limiter::new(limits),
+        host: HostCalls::new(
+            call.grants.clone(),
+            runtime,
+            limits.max_host_calls,
+            limits.max_egress.bytes(),
+        ),
+        capture: capture.clone(),
+    };
+
+    let started = Instant::now();
+    let timeout = limits.timeout.get();
+    let deadline = started + timeout;
+    let mut store = Store::new(&engine.inner.wasmtime, state);
+    store.limiter(|s| &mut s.limiter);
+    if engine.has_cpu_budget() {
+        // A metering engine runs calls without a budget too: they get all the fuel there is.
+        store
+            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+            .map_err(|e| Error::internal(format!("cannot set fuel: {e:#}")))?;
+    }
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(LimitExceeded::new(
+                ErrorCode::Timeout,
+                format!(
+                    "call exceeded its {} deadline",
+                    crate::HumanDuration(timeout)
+                ),
+            )))
+        } else {
+            // Yield so a cancelled call (a dropped future) ends even while the guest computes.
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+
+    let _ticking = engine.ticker().activate();
+    let mut instantiate_us = 0;
+    let mut cpu = Duration::ZERO;
+    let outcome = {
+        let execution = execute(&mut store, module, &prepared, &mut instantiate_us);
+        let metered = cpu_metered(
+            tokio::time::timeout_at(deadline.into(), execution),
+            &mut cpu,
+        );
+        metered.await
+    };
+    let wall = started.elapsed();
+
+    let fuel_used = engine.has_cpu_budget().then(|| {
+        let initial = limits.fuel.unwrap_or(u64::MAX);
+        initial.saturating_sub(store.get_fuel().unwrap_or(0))
+    });
+    let state = store.data();
+    let stats = Stats {
+        wall_us: micros(wall),
+        instantiate_us,
+        cpu_us: micros(cpu),
+        fuel_used,
+        memory_peak_bytes: state.limiter.memory_peak,
+        host_calls: state.host.calls,
+        egress_bytes: state.host.egress_bytes,
+    };
+    let (error, exit_code, result) = match outcome {
+        Err(_elapsed) => (
+            Some(failure(
+                ErrorCode::Timeout,
+                format!("call exceeded its {} deadline", limits.timeout),
+            )),
+            None,
+            None,
+        ),
+        Ok(Ok(result)) => (None, Some(0), result),
+        Ok(Err(failed)) => classify(failed, state, engine.inner.max_wasm_stack, limits),
+    };
+    drop(store);
+
+    let inner = std::mem::take(&mut *capture.lock());
+    let result = match (&error, result, &call.entry) {
+        (_, Some(result), _) => Some(result),
+        // A command's result is its stdout when that is one JSON document (the JSON contract).
+        (None, None, Entry::Start) => serde_json::from_slice(&inner.stdout).ok(),
+        _ => None,
+    };
+    Ok(Receipt {
+        error,
+        exit_code,
+        stdout: inner.stdout,
+        stderr: inner.stderr,
+        result,
+        truncated: inner.truncated,
+        logs: inner.logs,
+        stats,
+    })
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn failure(code: ErrorCode, message: String) -> Failure {
+    Failure {
+        code,
+        message,
+        backtrace: None,
+    }
+}
+
+/// Maps how the guest failed to the receipt's error, exit code and result.
+fn classify(
+    failed: Failed,
+    state: &SandboxState,
+    max_wasm_stack: usize,
+    limits: &Limits,
+) -> (Option<Failure>, Option<i32>, Option<Value>) {
+    let (err, instantiating) = match failed {
+        Failed::Instantiate(e) => (e, true),
+        Failed::Run(e) => (e, false),
+    };
+    // A guest that fails after a refused growth or a failed host call failed because of it.
+    let root_cause = || {
+        if let Some(message) = &state.limiter.denied {
+            Some(failure(ErrorCode::MemoryLimitExceeded, message.clone()))
+        } else {
+            state
+                .host
+                .first_failure
+                .as_ref()
+                .map(|(code, message)| failure(*code, message.clone()))
+        }
+    };
+
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return match exit.0 {
+            0 => (None, Some(0), None),
+            code => (
+                Some(root_cause().unwrap_or_else(|| {
+                    failure(ErrorCode::Exit, format!("guest exited with code {code}"))
+                })),
+                Some(code),
+                None,
+            ),
+        };
+    }
+    if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
+        return (Some(failure(limit.code, limit.message.clone())), None, None);
+    }
+    if state.capture.lock().exceeded {
+        let message = format!(
+            "guest wrote more than the {} output limit",
+            limits.max_output
+        );
+        return (
+            Some(failure(ErrorCode::OutputLimitExceeded, message)),
+            None,
+            None,
+        );
+    }
+    let backtrace = err
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| bt.to_string())
+        .filter(|bt| !bt.trim().is_empty());
+    let failure = match err.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => failure(
+            ErrorCode::StackOverflow,
+            format!(
+                "guest overflowed its {} wasm stack",
+                crate::ByteSize(max_wasm_stack as u64)
+            ),
+        ),
+        Some(Trap::OutOfFuel) => failure(
+            ErrorCode::CpuLimitExceeded,
+            format!(
+                "guest used its whole CPU budget of {} fuel",
+                limits.fuel.unwrap_or(0)
+            ),
+        ),
+        Some(Trap::Interrupt) => failure(
+            ErrorCode::Timeout,
+            format!("call exceeded its {} deadline", limits.timeout),
+        ),
+        Some(trap) => root_cause().unwrap_or_else(|| Failure {
+            code: ErrorCode::Trap,
+            message: trap.to_string(),
+            backtrace,
+        }),
+        None => {
+            let message = format!("{err:#}");
+            if let Some(cause) = root_cause() {
+                cause
+            } else if instantiating && message.contains("resource limit exceeded") {
+                failure(ErrorCode::MemoryLimitExceeded, message)
+            } else if instantiating && message.contains("concurrent") {
+                failure(ErrorCode::Busy, message)
+            } else {
+                Failure {
+                    code: ErrorCode::Trap,
+                    message,
+                    backtrace,
+                }
+            }
+        }
+    };
+    (Some(failure), None, None)
+}
+
+/// Checks the entry point against the module's exports and converts the arguments.
+fn prepare(module: &Module, entry: &Entry) -> Result<Prepared> {
+    let (name, args) = match entry {
+        Entry::Start => {
+            return if module.is_command() {
+                Ok(Prepared::Start)
+            } else {
+                Err(Error::invalid_input(format!(
+                    "module has no `_start`; call one of its functions instead: {}",
+                    module.function_names().join(", ")
+                )))
+            };
+        }
+        Entry::Function { name, args } => (name, args),
+    };
+    let ty = module.function_type(name).ok_or_else(|| {
+        Error::new(
+            ErrorCode::NotFound,
+            format!(
+                "module exports no function `{name}`; it has: {}",
+                module.function_names().join(", ")
+            ),
+        )
+    })?;
+    let params: Vec<ValType> = ty.params().collect();
+    match args {
+        FunctionArgs::Numbers(args) => {
+            if args.len() != params.len() {
+                return Err(Error::invalid_input(format!(
+                    "function `{name}` takes {} arguments, got {}",
+                    params.len(),
+                    args.len()
+                )));
+            }
+            let params = params
+                .iter()
+                .zip(args)
+                .map(|(ty, arg)| parse_number(ty, arg))
+                .collect::<Result<_>>()?;
+            Ok(Prepared::Numbers {
+                name: name.clone(),
+                params,
+            })
+        }
+        FunctionArgs::Strings(args) => {
+            let pairs_ok =
+                params.len() == 2 * args.len() && params.iter().all(|t| matches!(t, ValType::I32));
+            let results: Vec<ValType> = ty.results().collect();
+            let returns_string = match results.as_slice() {
+                [] => false,
+                [ValType::I64] => true,
+                _ => {
+                    return Err(Error::invalid_input(format!(
+                        "function `{name}` does not return a string: expected no result or an i64 `ptr << 32 | len`"
+                    )));
+                }
+            };
+            if !pairs_ok {
+                return Err(Error::invalid_input(format!(
+                    "function `{name}` does not take {} string arguments: expected {} i32 parameters (ptr, len per string)",
+                    args.len(),
+                    2 * args.len()
+                )));
+            }
+            if module.function_type("alloc").is_none() {
+                return Err(Error::invalid_input(
+                    "string arguments need the module to export `alloc(len: i32) -> i32` (see docs/abi.md)",
+                ));
+            }
+            Ok(Prepared::Strings {
+                name: name.clone(),
+                args: args.clone(),
+                returns_string,
+            })
+        }
+    }
+}
+
+fn parse_number(ty: &ValType, arg: &str) -> Result<Val> {
+    let bad = |what: &str| Error::invalid_input(format!("argument `{arg}` is not {what}"));
+    let float = |arg: &str| -> Option<f64> {
+        match arg.to_ascii_lowercase().as_str() {
+            "nan" => Some(f64::NAN),
+            "inf" | "+inf" => Some(f64::INFINITY),
+            "-inf" => Some(f64::NEG_INFINITY),
+            other => other.parse().ok(),
+        }
+    };
+    Ok(match ty {
+        ValType::I32 => Val::I32(
+            arg.parse::<i32>()
+                .or_else(|_| arg.parse::<u32>().map(|u| u as i32))
+                .map_err(|_| bad("an i32"))?,
+        ),
+        ValType::I64 => Val::I64(
+            arg.parse::<i64>()
+                .or_else(|_| arg.parse::<u64>().map(|u| u as i64))
+                .map_err(|_| bad("an i64"))?,
+        ),
+        ValType::F32 => Val::F32((float(arg).ok_or_else(|| bad("an f32"))? as f32).to_bits()),
+        ValType::F64 => Val::F64(float(arg).ok_or_else(|| bad("an f64"))?.to_bits()),
+        other => {
+            return Err(Error::invalid_input(format!(
+                "parameters of type `{other}` cannot be passed from the command line"
+            )));
+        }
+    })
+}
+
+fn number_json(val: &Val) -> Value {
+    let float = |f: f64| {
+        serde_json::Number::from_f64(f).map_or_else(|| Value::String(f.to_string()), Value::Number)
+    };
+    match val {
+        Val::I32(v) => Value::from(*v),
+        Val::I64(v) => Value::from(*v),
+        Val::F32(bits) => float(f64::from(f32::from_bits(*bits))),
+        Val::F64(bits) => float(f64::from_bits(*bits)),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+/// Instantiates the module in `store` and runs the entry point.
+async fn execute(
+    store: &mut Store<SandboxState>,
+    module: &Module,
+    prepared: &Prepared,
+    instantiate_us: &mut u64,
+) -> std::result::Result<Option<Value>, Failed> {
+    let began = Instant::now();
+    let instance = module
+        .instance_pre()
+        .instantiate_async(&mut *store)
+        .await
+        .map_err(Failed::Instantiate)?;
+    *instantiate_us = micros(began.elapsed());
+
+    let run = async {
+        if !matches!(prepared, Prepared::Start) {
+            if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+                init.call_async(&mut *store, ()).await?;
+            }
+        }
+        match prepared {
+            Prepared::Start => {
+                let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+                start.call_async(&mut *store, ()).await?;
+                Ok(None)
+            }
+            Prepared::Numbers { name, params } => {
+                let func = instance
+                    .get_func(&mut *store, name)
+                    .ok_or_else(|| wasmtime::format_err!("export `{name}` vanished"))?;
+                let mut results = vec![Val::I32(0); func.ty(&*store).results().len()];
+                func.call_async(&mut *store, params, &mut results).await?;
+                Ok(Some(Value::Array(
+                    results.iter().map(number_json).collect(),
+                )))
+            }
+            Prepared::Strings {
+                name,
+                args,
+                returns_string,
+            } => call_with_strings(store, &instance, name, args, *returns_string).await,
+        }
+    };
+    run.await.map_err(Failed::Run)
+}
+
+async fn call_with_strings(
+    store: &mut Store<SandboxState>,
+    instance: &wasmtime::Instance,
+    name: &str,
+    args: &[String],
+    returns_string: bool,
+) -> wasmtime::Result<Option<Value>> {
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| wasmtime::format_err!("string arguments need an exported `memory`"))?;
+    let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "alloc")?;
+    let dealloc = instance
+        .get_typed_func::<(u32, u32), ()>(&mut *store, "dealloc")
+        .ok();
+    let mut params = Vec::with_capacity(args.len() * 2);
+    for arg in args {
+        let len = u32::try_from(arg.len())
+            .map_err(|_| wasmtime::format_err!("string argument is larger than 4 GiB"))?;
+        let ptr = alloc.call_async(&mut *store, len).await?;
+        memory
+            .write(&mut *store, ptr as usize, arg.as_bytes())
+            .map_err(|_| wasmtime::format_err!("`alloc` returned an out-of-bounds pointer"))?;
+        params.push(Val::I32(ptr as i32));
+        params.push(Val::I32(len as i32));
+    }
+    let func = instance
+        .get_func(&mut *store, name)
+        .ok_or_else(|| wasmtime::format_err!("export `{name}` vanished"))?;
+    let mut results = vec![Val::I32(0); usize::from(returns_string)];
+    func.call_async(&mut *store, &params, &mut results).await?;
+    let Some(Val::I64(packed)) = results.first() else {
+        return Ok(None);
+    };
+    let (ptr, len) = ((*packed as u64 >> 32) as u32, *packed as u32);
+    let mut bytes = vec![0; len as usize];
+    memory
+        .read(&*store, ptr as usize, &mut bytes)
+        .map_err(|_| wasmtime::format_err!("function `{name}` returned an out-of-bounds string"))?;
+    if let Some(dealloc) = dealloc {
+        dealloc.call_async(&mut *store, (ptr, len)).await?;
+    }
+    Ok(Some(Value::String(
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )))
+}
+
+/// Polls `future`, adding the thread CPU time of each poll to `total`: guest execution and host work
+/// done inline, but not time spent waiting.
+async fn cpu_metered<F: Future>(future: F, total: &mut Duration) -> F::Output {
+    let mut future = pin!(future);
+    poll_fn(|cx| {
+        let before = thread_cpu_time();
+        let poll = future.as_mut().poll(cx);
+        *total += thread_cpu_time().saturating_sub(before);
+        poll
+    })
+    .await
+}
+
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID exists on every Linux.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
