@@ -290,14 +290,19 @@ fn default_cache_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("capsa")))
 }
 
-/// The thread that advances the engine's epoch while any call is running, and sleeps otherwise.
+/// The thread that advances the engine's epoch while calls run. It parks after [`IDLE_TICKS`] ticks
+/// without a call, so an idle engine costs nothing, and a busy one never pays for waking it.
 pub(crate) struct Ticker {
     shared: Arc<TickerShared>,
     thread: Thread,
 }
 
+/// Ticks without any running call before the ticker parks (about 100 ms).
+const IDLE_TICKS: u32 = 100;
+
 struct TickerShared {
     active: AtomicUsize,
+    parked: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -305,17 +310,29 @@ impl Ticker {
     fn start(engine: wasmtime::Engine) -> Result<Ticker> {
         let shared = Arc::new(TickerShared {
             active: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         });
         let state = shared.clone();
         let handle = thread::Builder::new()
             .name("capsa-epoch".into())
             .spawn(move || {
-                while !state.stop.load(Ordering::Acquire) {
-                    if state.active.load(Ordering::Acquire) == 0 {
-                        // An `unpark` between the check and here makes `park` return at once.
-                        thread::park();
+                let mut idle = 0;
+                while !state.stop.load(Ordering::SeqCst) {
+                    if state.active.load(Ordering::SeqCst) > 0 {
+                        idle = 0;
+                    } else if idle >= IDLE_TICKS {
+                        state.parked.store(true, Ordering::SeqCst);
+                        // A call that starts after this check finds `parked` set and unparks us; an
+                        // `unpark` that comes before `park` makes it return at once.
+                        if state.active.load(Ordering::SeqCst) == 0 {
+                            thread::park();
+                        }
+                        state.parked.store(false, Ordering::SeqCst);
+                        idle = 0;
                         continue;
+                    } else {
+                        idle += 1;
                     }
                     thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
@@ -330,14 +347,15 @@ impl Ticker {
 
     /// Keeps the ticker running until the returned guard is dropped.
     pub(crate) fn activate(&self) -> TickerGuard<'_> {
-        if self.shared.active.fetch_add(1, Ordering::AcqRel) == 0 {
+        self.shared.active.fetch_add(1, Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::SeqCst) {
             self.thread.unpark();
         }
         TickerGuard(self)
     }
 
     fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Release);
+        self.shared.stop.store(true, Ordering::SeqCst);
         self.thread.unpark();
     }
 }
@@ -346,6 +364,6 @@ pub(crate) struct TickerGuard<'a>(&'a Ticker);
 
 impl Drop for TickerGuard<'_> {
     fn drop(&mut self) {
-        self.0.shared.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.shared.active.fetch_sub(1, Ordering::SeqCst);
     }
 }

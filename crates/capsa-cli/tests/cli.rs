@@ -1,0 +1,452 @@
+//! End-to-end tests of the `capsa` binary: what a user types, what they see, how it exits.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// A `capsa` invocation with its own empty cache directory.
+struct Capsa {
+    cache: tempfile::TempDir,
+}
+
+impl Capsa {
+    fn new() -> Self {
+        Capsa {
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsa"));
+        cmd.args(args)
+            .env("CAPSA_CACHE_DIR", self.cache.path())
+            .env_remove("CAPSA_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn cache_files(&self, ext: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for dir in std::fs::read_dir(self.cache.path()).unwrap() {
+            for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+                let path = file.unwrap().path();
+                if path.extension().is_some_and(|e| e == ext) {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+}
+
+fn guest(name: &str) -> String {
+    capsa_test_programs::path(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn status(out: &Output) -> i32 {
+    out.status.code().expect("exit status")
+}
+
+#[track_caller]
+fn assert_error(out: &Output, code: &str, status_code: i32) {
+    assert_eq!(status(out), status_code, "stderr: {}", stderr(out));
+    let first = stderr(out);
+    assert!(
+        first
+            .lines()
+            .any(|l| l.starts_with(&format!("error[{code}]: "))),
+        "no `error[{code}]` line in: {first}"
+    );
+}
+
+fn receipt(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+#[test]
+fn run_passes_output_through_and_exits_with_the_guests_code() {
+    let capsa = Capsa::new();
+    let out = capsa.run(&["run", &guest("probe"), "--", "args", "x y"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "[\"args\",\"x y\"]\n");
+
+    let out = capsa.run(&["run", &guest("probe"), "--", "exit", "7"]);
+    assert_eq!(status(&out), 7);
+    assert_eq!(
+        stderr(&out),
+        "",
+        "a plain non-zero exit prints nothing of capsa's own"
+    );
+}
+
+#[test]
+fn run_wat_from_a_file_and_inline() {
+    let capsa = Capsa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("trap.wat");
+    std::fs::write(&wat, r#"(module (func (export "_start") unreachable))"#).unwrap();
+    let out = capsa.run(&["run", wat.to_str().unwrap()]);
+    assert_error(&out, "trap", 134);
+
+    let out = capsa.run(&["run", "-c", r#"(module (func (export "_start")))"#]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn json_contract_with_a_json_receipt() {
+    let capsa = Capsa::new();
+    let out = capsa.run_with_stdin(
+        &["run", &guest("hello_handler"), "--json"],
+        r#"{"method":"GET","path":"/hi","query":{"name":"ada"},"headers":{}}"#,
+    );
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let r = receipt(&out);
+    assert_eq!(r["outcome"], "ok");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["result"]["status"], 200);
+    assert_eq!(r["result"]["body"], r#"{"hello":"ada"}"#);
+    for stat in [
+        "wall_us",
+        "instantiate_us",
+        "cpu_us",
+        "memory_peak_bytes",
+        "host_calls",
+        "egress_bytes",
+    ] {
+        assert!(r["stats"][stat].is_u64(), "missing stats.{stat}: {r}");
+    }
+}
+
+#[test]
+fn stdin_reaches_the_guest() {
+    let capsa = Capsa::new();
+    let out = capsa.run_with_stdin(&["run", &guest("json_echo")], r#"{"a": [1, 2.5, "x"]}"#);
+    assert_eq!(stdout(&out), r#"{"a":[1,2.5,"x"]}"#);
+}
+
+#[test]
+fn limits_end_with_their_code_and_documented_status() {
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&["--timeout", "200ms", "--", "spin"], "timeout", 124),
+        (
+            &["--fuel", "100000", "--", "spin"],
+            "cpu_limit_exceeded",
+            152,
+        ),
+        (
+            &["--memory", "32MiB", "--", "alloc", "64"],
+            "memory_limit_exceeded",
+            137,
+        ),
+        (
+            &["--stack", "256KiB", "--", "recurse", "1000000"],
+            "stack_overflow",
+            139,
+        ),
+        (
+            &["--max-output", "1MiB", "--", "flood"],
+            "output_limit_exceeded",
+            153,
+        ),
+    ];
+    for (flags, code, status_code) in cases {
+        let mut args = vec!["run", probe.as_str()];
+        args.extend_from_slice(flags);
+        let out = capsa.run(&args);
+        assert_error(&out, code, *status_code);
+
+        args.insert(2, "--json");
+        let out = capsa.run(&args);
+        assert_eq!(status(&out), *status_code);
+        let r = receipt(&out);
+        assert_eq!(r["outcome"], *code);
+        assert_eq!(r["error"]["code"], *code);
+    }
+}
+
+#[test]
+fn output_over_the_cap_is_kept_up_to_the_cap() {
+    let capsa = Capsa::new();
+    let out = capsa.run(&[
+        "run",
+        &guest("probe"),
+        "--json",
+        "--max-output",
+        "1000",
+        "--",
+        "print",
+        "5000",
+    ]);
+    let r = receipt(&out);
+    assert_eq!(r["outcome"], "output_limit_exceeded");
+    assert_eq!(r["stdout"].as_str().unwrap().len(), 1000);
+    assert_eq!(r["truncated"]["stdout"], true);
+}
+
+#[test]
+fn call_prints_numeric_results() {
+    let capsa = Capsa::new();
+    let exports = guest("exports");
+    let out = capsa.run(&["call", &exports, "add", "2", "40"]);
+    assert_eq!(
+        (status(&out), stdout(&out)),
+        (0, "42\n".to_owned()),
+        "{}",
+        stderr(&out)
+    );
+    let out = capsa.run(&["call", &exports, "add", "-5", "3"]);
+    assert_eq!(stdout(&out), "-2\n");
+    let out = capsa.run(&["call", &exports, "hypot", "3", "4"]);
+    assert_eq!(stdout(&out), "5.0\n");
+    let out = capsa.run(&["call", &exports, "divmod", "1", "0"]);
+    assert_error(&out, "trap", 134);
+}
+
+#[test]
+fn call_with_strings() {
+    let capsa = Capsa::new();
+    let exports = guest("exports");
+    let out = capsa.run(&["call", &exports, "greet", "ada", "--string"]);
+    assert_eq!(stdout(&out), "hello, ada!\n", "{}", stderr(&out));
+    let out = capsa.run(&["call", &exports, "--string", "concat", "foo", "bar"]);
+    assert_eq!(stdout(&out), "foobar\n", "{}", stderr(&out));
+}
+
+#[test]
+fn call_errors_name_the_problem() {
+    let capsa = Capsa::new();
+    let exports = guest("exports");
+    let out = capsa.run(&["call", &exports, "nope"]);
+    assert_error(&out, "not_found", 66);
+    assert!(
+        stderr(&out).contains("greet"),
+        "lists the exports: {}",
+        stderr(&out)
+    );
+    let out = capsa.run(&["call", &exports, "add", "1", "x"]);
+    assert_error(&out, "invalid_input", 64);
+}
+
+#[test]
+fn compile_fills_the_cache_and_run_uses_it() {
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    let out = capsa.run(&["compile", &probe]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("compiled"), "{}", stderr(&out));
+    assert_eq!(capsa.cache_files("cwasm").len(), 1);
+
+    let out = capsa.run(&["compile", &probe]);
+    assert!(stderr(&out).contains("already cached"), "{}", stderr(&out));
+
+    let out = capsa.run(&["run", &probe, "--", "args", "cached"]);
+    assert_eq!(stdout(&out), "[\"args\",\"cached\"]\n");
+    assert_eq!(capsa.cache_files("cwasm").len(), 1, "run reused the entry");
+}
+
+#[test]
+fn a_corrupted_cache_file_is_recompiled_not_trusted() {
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    assert_eq!(status(&capsa.run(&["compile", &probe])), 0);
+    let artifact = capsa.cache_files("cwasm").pop().unwrap();
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let n = bytes.len();
+    for i in (n / 4..n / 2).step_by(97) {
+        bytes[i] = 0xcc;
+    }
+    let tmp = artifact.with_extension("tmp");
+    std::fs::write(&tmp, &bytes).unwrap();
+    std::fs::rename(&tmp, &artifact).unwrap();
+
+    let out = capsa.run(&["run", &probe, "--", "args", "ok"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "[\"args\",\"ok\"]\n");
+    assert!(
+        stderr(&out).contains("recompiling"),
+        "warns: {}",
+        stderr(&out)
+    );
+
+    let out = capsa.run(&["compile", &probe]);
+    assert!(
+        stderr(&out).contains("already cached"),
+        "replaced: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_files_are_refused_with_their_code() {
+    let capsa = Capsa::new();
+    let out = capsa.run(&["run", "/no/such/file.wasm"]);
+    assert_error(&out, "not_found", 66);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.wasm");
+    std::fs::write(&bad, b"\0asm\x01\0\0\0garbage").unwrap();
+    let out = capsa.run(&["run", bad.to_str().unwrap()]);
+    assert_error(&out, "invalid_module", 65);
+
+    // A precompiled artifact handed in by a user is never deserialised.
+    assert_eq!(status(&capsa.run(&["compile", &guest("probe")])), 0);
+    let artifact = capsa.cache_files("cwasm").pop().unwrap();
+    let copy = dir.path().join("sneaky.wasm");
+    std::fs::copy(&artifact, &copy).unwrap();
+    let out = capsa.run(&["run", copy.to_str().unwrap()]);
+    assert_error(&out, "invalid_module", 65);
+    assert!(stderr(&out).contains("precompiled"), "{}", stderr(&out));
+
+    let out = capsa.run(&["run", "script.js"]);
+    assert_error(&out, "invalid_input", 64);
+}
+
+#[test]
+fn grants_from_flags() {
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    let out = capsa.run(&["run", &probe, "--env", "GREETING=hi", "--", "env-all"]);
+    assert_eq!(stdout(&out), "GREETING=hi\n");
+
+    let out = capsa
+        .command(&[
+            "run",
+            &probe,
+            "--env",
+            "CAPSA_E2E_VAR",
+            "--",
+            "env",
+            "CAPSA_E2E_VAR",
+        ])
+        .env("CAPSA_E2E_VAR", "from-host")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "from-host\n", "{}", stderr(&out));
+
+    let out = capsa
+        .command(&["run", &probe, "--", "env", "CAPSA_E2E_VAR"])
+        .env("CAPSA_E2E_VAR", "from-host")
+        .output()
+        .unwrap();
+    assert_eq!(status(&out), 1, "an ungranted host variable is invisible");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.txt"), "mounted").unwrap();
+    let mount = format!("{}:/data:ro", dir.path().display());
+    let out = capsa.run(&["run", &probe, "--dir", &mount, "--", "read", "/data/in.txt"]);
+    assert_eq!(stdout(&out), "mounted");
+    let out = capsa.run(&[
+        "run",
+        &probe,
+        "--dir",
+        &mount,
+        "--",
+        "write",
+        "/data/in.txt",
+        "x",
+    ]);
+    assert_eq!(status(&out), 1);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("in.txt")).unwrap(),
+        "mounted"
+    );
+
+    let out = capsa.run(&["run", &probe, "--", "read", "/etc/passwd"]);
+    assert_eq!(status(&out), 1);
+    assert!(!stdout(&out).contains("root:"));
+}
+
+#[test]
+fn bad_flag_values_are_usage_errors() {
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    for flags in [
+        ["--memory", "12XB"],
+        ["--timeout", "soon"],
+        ["--dir", "a:b:c:d"],
+    ] {
+        let mut args = vec!["run", probe.as_str()];
+        args.extend_from_slice(&flags);
+        let out = capsa.run(&args);
+        assert_eq!(status(&out), 2, "{flags:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(flags[1]),
+            "names the value: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let capsa = Capsa::new();
+    for cmd in ["run", "call", "compile"] {
+        let out = capsa.run(&[cmd, "--help"]);
+        assert_eq!(status(&out), 0);
+        assert!(
+            stdout(&out).contains("Example"),
+            "`capsa {cmd} --help`: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn without_room_for_the_pooling_allocator_capsa_falls_back_and_still_runs() {
+    let capsa = Capsa::new();
+    // 8 GiB of address space: far too little for the pool (terabytes), enough for on-demand sandboxes.
+    let script = format!(
+        "ulimit -v 8388608 && exec '{}' run '{}' -- args fallback",
+        env!("CARGO_BIN_EXE_capsa"),
+        guest("probe")
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .env("CAPSA_CACHE_DIR", capsa.cache.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "[\"args\",\"fallback\"]\n");
+    let warnings = stderr(&out);
+    assert_eq!(
+        warnings.matches("falling back to on-demand").count(),
+        1,
+        "{warnings}"
+    );
+}
