@@ -246,3 +246,28 @@ macro_rules! export_alloc {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_errors_are_parsed_from_their_json() {
+        let err = parse_error(
+            br#"{"code":"capability_denied","message":"host function `x` is not granted"}"#,
+        );
+        assert_eq!(err.code, "capability_denied");
+        assert_eq!(
+            err.to_string(),
+            "capability_denied: host function `x` is not granted"
+        );
+        let garbage = parse_error(b"not json");
+        assert_eq!((garbage.code.as_str(), garbage.message.as_str()), ("", ""));
+    }
+
+    #[test]
+    fn outside_a_sandbox_host_calls_are_denied() {
+        let err = call("anything", &serde_json::json!({})).unwrap_err();
+        assert_eq!(err.code, "capability_denied");
+    }
+}

@@ -623,10 +623,10 @@ async fn execute(
     *instantiate_us = micros(began.elapsed());
 
     let run = async {
-        if !matches!(prepared, Prepared::Start) {
-            if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
-                init.call_async(&mut *store, ()).await?;
-            }
+        if !matches!(prepared, Prepared::Start)
+            && let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize")
+        {
+            init.call_async(&mut *store, ()).await?;
         }
         match prepared {
             Prepared::Start => {

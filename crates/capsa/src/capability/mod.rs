@@ -101,11 +101,11 @@ impl FromStr for DirGrant {
     fn from_str(s: &str) -> Result<Self, Error> {
         let mut parts: Vec<&str> = s.split(':').collect();
         let mut read_only = false;
-        if let Some(last) = parts.last().copied().filter(|_| parts.len() > 1) {
-            if last == "ro" || last == "rw" {
-                read_only = last == "ro";
-                parts.pop();
-            }
+        if let Some(last) = parts.last().copied().filter(|_| parts.len() > 1)
+            && (last == "ro" || last == "rw")
+        {
+            read_only = last == "ro";
+            parts.pop();
         }
         let (host, guest) = match parts.as_slice() {
             [host] => (*host, *host),

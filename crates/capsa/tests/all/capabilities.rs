@@ -159,8 +159,7 @@ fn a_read_only_mount_refuses_writes() {
 fn mounting_a_missing_directory_is_invalid_input() {
     let err = crate::probe(engine())
         .run(capsa::Call::new().grants(Grants::new().dir(DirGrant::new("/no/such/dir", "/x"))))
-        .err()
-        .expect("error");
+        .expect_err("error");
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(err.message().contains("/no/such/dir"), "{}", err.message());
 }

@@ -63,7 +63,7 @@ fn string_functions() {
 fn wrong_arguments_are_invalid_input() {
     let m = exports();
     let err =
-        |f: &str, args: FunctionArgs| m.run(Call::new().function(f, args)).err().expect("error");
+        |f: &str, args: FunctionArgs| m.run(Call::new().function(f, args)).expect_err("error");
     assert_eq!(err("add", numbers(&["1"])).code(), ErrorCode::InvalidInput);
     assert_eq!(
         err("add", numbers(&["1", "x"])).code(),

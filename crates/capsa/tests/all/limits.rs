@@ -146,8 +146,7 @@ fn fuel_stops_an_infinite_loop() {
 fn fuel_needs_an_engine_that_meters_it() {
     let err = crate::probe(engine())
         .run(Call::new().limits(limits(|l| l.fuel = Some(10))))
-        .err()
-        .expect("error");
+        .expect_err("error");
     assert_eq!(err.code(), ErrorCode::InvalidInput);
 }
 
