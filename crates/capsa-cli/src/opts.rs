@@ -2,8 +2,65 @@
 
 use std::path::PathBuf;
 
-use capsa::{ByteSize, DirGrant, Engine, Error, Grants, HumanDuration, Limits};
+use capsa::{
+    ByteSize, Call, DirGrant, Engine, Error, ErrorCode, Grants, HumanDuration, Limits, Receipt,
+};
 use clap::Args;
+
+/// Everything about running a guest that `run` and `call` share: limits, grants, cache, output mode.
+#[derive(Args, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Print the receipt as JSON on stdout instead of passing the guest's output through
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub grants: GrantArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+impl SandboxArgs {
+    /// An engine configured for these limits.
+    pub fn engine(&self) -> Result<Engine, Error> {
+        self.limits.configure(self.cache.engine()).build()
+    }
+
+    /// A call with this process's stdin, the limits and grants, and live output unless `--json`.
+    pub fn call(&self) -> Result<Call, Error> {
+        let call = Call::new()
+            .stdin(read_stdin()?)
+            .limits(self.limits.limits())
+            .grants(self.grants.grants()?);
+        Ok(if self.json {
+            call
+        } else {
+            call.on_output(crate::commands::passthrough())
+        })
+    }
+
+    /// Prints the receipt when `--json` was given (`print_result` otherwise) and returns the exit
+    /// status.
+    pub fn finish(
+        &self,
+        receipt: &Receipt,
+        print_result: impl FnOnce(&Receipt),
+    ) -> Result<u8, Error> {
+        if self.json {
+            let json = serde_json::to_string_pretty(receipt).map_err(|e| {
+                Error::new(
+                    ErrorCode::Internal,
+                    format!("cannot print the receipt: {e}"),
+                )
+            })?;
+            println!("{json}");
+        } else {
+            print_result(receipt);
+        }
+        Ok(crate::commands::exit_status(receipt, !self.json))
+    }
+}
 
 /// Where compiled artifacts are cached.
 #[derive(Args, Debug, Clone)]
@@ -119,7 +176,7 @@ fn parse<T: std::str::FromStr<Err = Error>>(s: &str) -> Result<T, String> {
 }
 
 /// Reads the process's stdin for the guest, unless it is a terminal (then the guest gets none).
-pub fn read_stdin() -> Result<Vec<u8>, Error> {
+fn read_stdin() -> Result<Vec<u8>, Error> {
     use std::io::{IsTerminal, Read};
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {

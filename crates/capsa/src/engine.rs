@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-use wasmtime::{Config, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
 use crate::cache::ArtifactCache;
 use crate::capability;
@@ -135,17 +135,7 @@ impl EngineBuilder {
             .parallel_compilation(true);
 
         let (wasmtime, pooling) = if self.pooling {
-            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
-            match wasmtime::Engine::new(&config) {
-                Ok(engine) => (engine, true),
-                Err(err) => {
-                    tracing::warn!(
-                        "pooling allocator unavailable ({err:#}); falling back to on-demand allocation"
-                    );
-                    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-                    (new_engine(&config)?, false)
-                }
-            }
+            pooled_engine(&mut config)?
         } else {
             config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
             (new_engine(&config)?, false)
@@ -177,6 +167,39 @@ fn new_engine(config: &Config) -> Result<wasmtime::Engine> {
     wasmtime::Engine::new(config)
         .map_err(|e| Error::internal(format!("cannot create the wasmtime engine: {e:#}")))
 }
+
+/// The fastest allocator the host supports: the pool with dirty-page scanning, else the plain pool,
+/// else on-demand allocation (with one warning).
+fn pooled_engine(config: &mut Config) -> Result<(wasmtime::Engine, bool)> {
+    // With PAGEMAP_SCAN (Linux 6.7+) wasmtime resets only the pages a call dirtied and keeps them
+    // resident, so the next call in the slot takes no page faults. Without it, keeping memory
+    // resident would mean rewriting the whole kept region on every call, so it stays off.
+    let mut scanning = pooling_config();
+    scanning
+        .pagemap_scan(Enabled::Yes)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(scanning));
+    if let Ok(engine) = wasmtime::Engine::new(config) {
+        return Ok((engine, true));
+    }
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
+    match wasmtime::Engine::new(config) {
+        Ok(engine) => Ok((engine, true)),
+        Err(err) => {
+            tracing::warn!(
+                "pooling allocator unavailable ({err:#}); falling back to on-demand allocation"
+            );
+            config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Ok((new_engine(config)?, false))
+        }
+    }
+}
+
+/// Bytes of dirtied linear memory (and table) per slot reset in place rather than returned to the
+/// kernel. Covers the working set of small guests; with 100 warm slots it bounds the memory kept
+/// resident this way to 200 MiB.
+const KEEP_RESIDENT: usize = 2 << 20;
 
 fn pooling_config() -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();

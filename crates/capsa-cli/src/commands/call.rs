@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use capsa::{Call, Error, FunctionArgs};
+use capsa::{Error, FunctionArgs, Receipt};
 use clap::Args;
 use serde_json::Value;
 
-use crate::opts::{CacheArgs, GrantArgs, LimitArgs, read_stdin};
+use crate::opts::SandboxArgs;
 
 /// Call an exported function and print each result on its own line.
 ///
@@ -27,53 +27,32 @@ pub struct CallArgs {
     /// Pass the arguments as strings through the guest's `alloc`, and print a returned string
     #[arg(long)]
     string: bool,
-    /// Print the receipt as JSON instead of the results
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    limits: LimitArgs,
-    #[command(flatten)]
-    grants: GrantArgs,
-    #[command(flatten)]
-    cache: CacheArgs,
+    sandbox: SandboxArgs,
 }
 
 pub fn run(args: CallArgs) -> Result<u8, Error> {
-    let engine = args.limits.configure(args.cache.engine()).build()?;
-    let module = engine.load_file(&args.file)?;
+    let module = args.sandbox.engine()?.load_file(&args.file)?;
     let function_args = if args.string {
         FunctionArgs::Strings(args.args.clone())
     } else {
         FunctionArgs::Numbers(args.args.clone())
     };
-    let mut call = Call::new()
-        .stdin(read_stdin()?)
-        .function(&args.func, function_args)
-        .limits(args.limits.limits())
-        .grants(args.grants.grants()?);
-    if !args.json {
-        call = call.on_output(super::passthrough());
-    }
-    let receipt = module.run(call)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&receipt).unwrap_or_default()
-        );
-    } else {
-        match &receipt.result {
-            Some(Value::Array(values)) => {
-                for value in values {
-                    match value {
-                        Value::String(s) => println!("{s}"),
-                        other => println!("{other}"),
-                    }
-                }
-            }
-            Some(Value::String(s)) => println!("{s}"),
-            Some(other) => println!("{other}"),
-            None => {}
+    let receipt = module.run(args.sandbox.call()?.function(&args.func, function_args))?;
+    args.sandbox.finish(&receipt, print_results)
+}
+
+/// One result per line: numbers in decimal, strings as they are.
+fn print_results(receipt: &Receipt) {
+    let values = match &receipt.result {
+        Some(Value::Array(values)) => values.as_slice(),
+        Some(value) => std::slice::from_ref(value),
+        None => &[],
+    };
+    for value in values {
+        match value {
+            Value::String(s) => println!("{s}"),
+            other => println!("{other}"),
         }
     }
-    Ok(super::finish(&receipt, !args.json))
 }

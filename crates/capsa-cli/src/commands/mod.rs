@@ -26,7 +26,7 @@ pub(crate) fn passthrough() -> OutputListener {
 /// The exit status for a finished call: the guest's own code for a normal or non-zero exit, the
 /// documented status of the error code otherwise. Prints `error[code]: message` for failures other
 /// than a plain non-zero exit.
-pub(crate) fn finish(receipt: &Receipt, print_error: bool) -> u8 {
+pub(crate) fn exit_status(receipt: &Receipt, print_error: bool) -> u8 {
     match &receipt.error {
         None => 0,
         Some(failure) => {

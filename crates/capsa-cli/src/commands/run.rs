@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use capsa::{Call, Error, ErrorCode};
+use capsa::{Error, ErrorCode};
 use clap::{Args, ValueEnum};
 
-use crate::opts::{CacheArgs, GrantArgs, LimitArgs, read_stdin};
+use crate::opts::SandboxArgs;
 
 /// Run a program in a fresh sandbox: stdin in, stdout out, the guest's exit code out.
 ///
@@ -24,15 +24,8 @@ pub struct RunArgs {
     /// The program's language [default: from the file extension]
     #[arg(long, value_enum)]
     lang: Option<Lang>,
-    /// Print the receipt as JSON on stdout instead of passing the guest's output through
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    limits: LimitArgs,
-    #[command(flatten)]
-    grants: GrantArgs,
-    #[command(flatten)]
-    cache: CacheArgs,
+    sandbox: SandboxArgs,
     /// Arguments for the program (after `--`)
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -65,28 +58,14 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         (None, None) => return Err(Error::new(ErrorCode::InvalidInput, "nothing to run")),
     };
 
-    let engine = args.limits.configure(args.cache.engine()).build()?;
-    let module = engine.load(&source)?;
-    let mut call = Call::new()
-        .stdin(read_stdin()?)
+    let module = args.sandbox.engine()?.load(&source)?;
+    let call = args
+        .sandbox
+        .call()?
         .program_name(program_name)
-        .args(args.args.iter().cloned())
-        .limits(args.limits.limits())
-        .grants(args.grants.grants()?);
-    if !args.json {
-        call = call.on_output(super::passthrough());
-    }
+        .args(args.args.iter().cloned());
     let receipt = module.run(call)?;
-    if args.json {
-        let json = serde_json::to_string_pretty(&receipt).map_err(|e| {
-            Error::new(
-                ErrorCode::Internal,
-                format!("cannot print the receipt: {e}"),
-            )
-        })?;
-        println!("{json}");
-    }
-    Ok(super::finish(&receipt, !args.json))
+    args.sandbox.finish(&receipt, |_| {})
 }
 
 fn check_lang(lang: Option<Lang>, file: &std::path::Path) -> Result<(), Error> {
