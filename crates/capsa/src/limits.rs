@@ -78,6 +78,19 @@ impl ByteSize {
     pub const fn bytes(self) -> u64 {
         self.0
     }
+
+    /// The size for people, rounded to one decimal: `129.1MiB`. (`Display` stays exact so that it
+    /// parses back.)
+    pub(crate) fn approx(self) -> String {
+        let n = self.0;
+        for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if n >= size {
+                let text = format!("{:.1}", n as f64 / size as f64);
+                return format!("{}{unit}", text.trim_end_matches(".0"));
+            }
+        }
+        format!("{n}B")
+    }
 }
 
 impl FromStr for ByteSize {
@@ -212,6 +225,9 @@ mod tests {
         assert_eq!("1MB".parse::<ByteSize>().unwrap(), ByteSize(1_000_000));
         assert_eq!("4096".parse::<ByteSize>().unwrap(), ByteSize(4096));
         assert_eq!(ByteSize::mib(128).to_string(), "128MiB");
+        assert_eq!(ByteSize(132160 * 1024).approx(), "129.1MiB");
+        assert_eq!(ByteSize::mib(64).approx(), "64MiB");
+        assert_eq!(ByteSize(100).approx(), "100B");
         for bad in ["", "MiB", "12XB", "-1", "99999999999999999999GiB", "1.5MiB"] {
             let err = bad.parse::<ByteSize>().unwrap_err();
             assert_eq!(err.code(), crate::ErrorCode::InvalidInput, "{bad}");

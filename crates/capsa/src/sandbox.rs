@@ -199,8 +199,8 @@ impl ResourceLimiter for Limiter {
             self.denied.get_or_insert_with(|| {
                 format!(
                     "guest asked for {} of linear memory; the limit is {}",
-                    crate::ByteSize(total),
-                    crate::ByteSize(self.memory_max)
+                    crate::ByteSize(total).approx(),
+                    crate::ByteSize(self.memory_max).approx()
                 )
             });
             return Ok(false);

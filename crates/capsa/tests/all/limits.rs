@@ -381,3 +381,39 @@ fn many_limit_failures_in_a_row_do_not_poison_the_engine() {
     }
     assert_still_serves(engine());
 }
+
+#[test]
+fn hostile_and_normal_calls_share_one_engine_concurrently() {
+    let engine = engine();
+    let hostile: [(&[&str], ErrorCode); 4] = [
+        (&["spin"], ErrorCode::Timeout),
+        (&["alloc", "100"], ErrorCode::MemoryLimitExceeded),
+        (&["recurse", "1000000"], ErrorCode::StackOverflow),
+        (&["flood"], ErrorCode::OutputLimitExceeded),
+    ];
+    let limits = limits(|l| {
+        l.timeout = "300ms".parse().unwrap();
+        l.memory = ByteSize::mib(32);
+        l.max_output = ByteSize::mib(1);
+    });
+    std::thread::scope(|scope| {
+        for worker in 0..6 {
+            let limits = limits.clone();
+            scope.spawn(move || {
+                for round in 0..8 {
+                    if (worker + round) % 2 == 0 {
+                        let (args, code) = hostile[(worker + round) / 2 % hostile.len()];
+                        let receipt = run_probe(engine, args, limits.clone(), |c| c);
+                        assert_code(&receipt, code);
+                    } else {
+                        let tag = format!("{worker}-{round}");
+                        let receipt = run_probe(engine, &["args", &tag], limits.clone(), |c| c);
+                        assert!(receipt.is_ok(), "{receipt:?}");
+                        assert_eq!(receipt.stdout_text().trim(), format!(r#"["args","{tag}"]"#));
+                    }
+                }
+            });
+        }
+    });
+    assert_still_serves(engine);
+}
