@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use capsa::{
-    ByteSize, Call, DirGrant, Engine, Error, ErrorCode, Grants, HumanDuration, Limits, Receipt,
+    ByteSize, Call, DirGrant, Engine, Error, ErrorCode, Grants, HumanDuration, Limits, Module,
+    Receipt,
 };
 use clap::Args;
 
@@ -27,28 +28,33 @@ impl SandboxArgs {
         self.limits.configure(self.cache.engine()).build()
     }
 
-    /// A call with this process's stdin, the limits and grants, and live output unless `--json`.
-    pub fn call(&self) -> Result<Call, Error> {
-        let call = Call::new()
+    /// Runs one call of `module` with this process's stdin, the limits and grants, whatever
+    /// `configure` adds, and live output unless `--json`. Prints the receipt with `--json`, else calls
+    /// `print_result`; returns the exit status.
+    pub fn run(
+        &self,
+        module: &Module,
+        configure: impl FnOnce(Call) -> Call,
+        print_result: impl FnOnce(&Receipt),
+    ) -> Result<u8, Error> {
+        let mut call = Call::new()
             .stdin(read_stdin()?)
             .limits(self.limits.limits())
             .grants(self.grants.grants()?);
-        Ok(if self.json {
-            call
-        } else {
-            call.on_output(crate::commands::passthrough())
-        })
-    }
-
-    /// Prints the receipt when `--json` was given (`print_result` otherwise) and returns the exit
-    /// status.
-    pub fn finish(
-        &self,
-        receipt: &Receipt,
-        print_result: impl FnOnce(&Receipt),
-    ) -> Result<u8, Error> {
+        let mut writer = None;
+        if !self.json {
+            let (listener, thread) = crate::commands::passthrough();
+            call = call.on_output(listener);
+            writer = Some(thread);
+        }
+        let receipt = module.run(configure(call));
+        // The call (and with it every sender of the output channel) is gone: flush what is left.
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+        let receipt = receipt?;
         if self.json {
-            let json = serde_json::to_string_pretty(receipt).map_err(|e| {
+            let json = serde_json::to_string_pretty(&receipt).map_err(|e| {
                 Error::new(
                     ErrorCode::Internal,
                     format!("cannot print the receipt: {e}"),
@@ -56,9 +62,9 @@ impl SandboxArgs {
             })?;
             println!("{json}");
         } else {
-            print_result(receipt);
+            print_result(&receipt);
         }
-        Ok(crate::commands::exit_status(receipt, !self.json))
+        Ok(crate::commands::exit_status(&receipt, !self.json))
     }
 }
 

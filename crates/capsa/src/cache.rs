@@ -1,13 +1,17 @@
 //! The compiled-artifact cache: in memory by content hash, and on disk by content hash under a
 //! directory named for the engine's fingerprint.
 //!
-//! Disk entries are `<sha256>.cwasm` (wasmtime's serialized module, loaded with `deserialize_file`, an
-//! mmap) and `<sha256>.b3`, the BLAKE3 checksum of the artifact written with it. An entry is trusted only
-//! when the checksum matches; anything else (truncated, corrupted, from another wasmtime) is recompiled
-//! and replaced. Both files are written to a temporary name and renamed, so readers never see half an
-//! entry.
+//! Disk entries are `<sha256>.cwasm` (wasmtime's serialized module, mapped with
+//! `deserialize_open_file`) and `<sha256>.b3`, the BLAKE3 checksum of the artifact written with it. An
+//! entry is used only when the checksum of the very file handle that gets mapped matches; anything else
+//! (truncated, corrupted, from another wasmtime) is recompiled and replaced. Both files are written to a
+//! temporary name and renamed, so readers never see half an entry.
+//!
+//! The checksum catches corruption, not forgery: whoever can write the cache directory can run code as
+//! the user. So the directory is created private (0700), and no sandbox may mount a directory that
+//! contains it or lies inside it (see `capability::wasi`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,10 @@ use crate::error::{Error, Result};
 
 /// Bump when the layout of cache entries changes.
 const CACHE_FORMAT: &str = "capsa-cache-v1";
+
+/// Modules kept compiled in memory; the oldest loaded is dropped first. A server loading new code per
+/// request must not grow without bound.
+const MEMORY_ENTRIES: usize = 256;
 
 /// A SHA-256 content digest.
 pub(crate) type Digest = [u8; 32];
@@ -33,21 +41,49 @@ pub enum ArtifactSource {
 }
 
 pub(crate) struct ArtifactCache {
+    /// The user-chosen cache directory, canonicalised.
+    root: Option<PathBuf>,
+    /// `root` joined with the engine fingerprint.
     dir: Option<PathBuf>,
-    memory: Mutex<HashMap<Digest, wasmtime::Module>>,
+    memory: Mutex<MemoryCache>,
+}
+
+#[derive(Default)]
+struct MemoryCache {
+    modules: HashMap<Digest, wasmtime::Module>,
+    order: VecDeque<Digest>,
 }
 
 impl ArtifactCache {
+    /// A cache under `root`, created private (0700) if missing. When it cannot be created, artifacts
+    /// are kept in memory only and a warning says why.
     pub(crate) fn new(root: Option<&Path>, engine: &wasmtime::Engine) -> Self {
-        let dir = root.map(|root| root.join(fingerprint(engine)));
+        let root = root.and_then(|root| match create_private_dir(root) {
+            Ok(root) => Some(root),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot use the cache directory `{}` ({e}); caching in memory only",
+                    root.display()
+                );
+                None
+            }
+        });
+        let dir = root.as_ref().map(|root| root.join(fingerprint(engine)));
         ArtifactCache {
+            root,
             dir,
-            memory: Mutex::new(HashMap::new()),
+            memory: Mutex::new(MemoryCache::default()),
         }
     }
 
+    /// The cache directory of this engine (under the root, named by the engine fingerprint).
     pub(crate) fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
+    }
+
+    /// The canonical cache root, which no sandbox may mount.
+    pub(crate) fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
     }
 
     /// The compiled module for `source`, whose SHA-256 is `digest`, from the first place that has it.
@@ -65,13 +101,20 @@ impl ArtifactCache {
             None => (compile(engine, source)?, ArtifactSource::Compiled),
         };
         if let Ok(mut memory) = self.memory.lock() {
-            memory.insert(*digest, module.clone());
+            if memory.modules.insert(*digest, module.clone()).is_none() {
+                memory.order.push_back(*digest);
+            }
+            while memory.order.len() > MEMORY_ENTRIES {
+                if let Some(oldest) = memory.order.pop_front() {
+                    memory.modules.remove(&oldest);
+                }
+            }
         }
         Ok((module, origin))
     }
 
     fn memory_get(&self, digest: &Digest) -> Option<wasmtime::Module> {
-        self.memory.lock().ok()?.get(digest).cloned()
+        self.memory.lock().ok()?.modules.get(digest).cloned()
     }
 
     fn disk_get_or_compile(
@@ -84,7 +127,7 @@ impl ArtifactCache {
         let name = hex(digest);
         let artifact_path = dir.join(format!("{name}.cwasm"));
         let sum_path = dir.join(format!("{name}.b3"));
-        match load_entry(engine, &artifact_path, &sum_path) {
+        match load_entry(engine, digest, &artifact_path, &sum_path) {
             Ok(Some(module)) => return Ok((module, ArtifactSource::Disk)),
             Ok(None) => {}
             Err(reason) => tracing::warn!(
@@ -96,18 +139,14 @@ impl ArtifactCache {
         let artifact = engine
             .precompile_module(source)
             .map_err(|e| Error::invalid_module(format!("{e:#}")))?;
-        match store_entry(dir, &artifact_path, &sum_path, &artifact) {
-            // SAFETY: capsa wrote this file a moment ago, in its own cache directory, from
-            // `precompile_module` of this very engine.
-            Ok(()) => match unsafe { wasmtime::Module::deserialize_file(engine, &artifact_path) } {
-                Ok(module) => return Ok((module, ArtifactSource::Compiled)),
-                Err(e) => tracing::warn!("cannot map the fresh cache entry: {e:#}"),
-            },
-            Err(e) => tracing::warn!(
+        if let Err(e) = store_entry(dir, digest, &artifact_path, &sum_path, &artifact) {
+            tracing::warn!(
                 "cannot write the cache entry `{}`: {e}; keeping it in memory only",
                 artifact_path.display()
-            ),
+            );
         }
+        // Load what was compiled, not the file just written: nothing read back from disk is used
+        // without the checksum check of `load_entry`.
         // SAFETY: `artifact` was produced by `precompile_module` of this engine just above.
         let module = unsafe { wasmtime::Module::deserialize(engine, &artifact) }
             .map_err(|e| Error::internal(format!("cannot load a fresh artifact: {e:#}")))?;
@@ -122,34 +161,61 @@ fn compile(engine: &wasmtime::Engine, source: &[u8]) -> Result<wasmtime::Module>
 /// `Ok(None)`: no entry. `Err`: an entry that must not be trusted.
 fn load_entry(
     engine: &wasmtime::Engine,
+    digest: &Digest,
     artifact_path: &Path,
     sum_path: &Path,
 ) -> std::result::Result<Option<wasmtime::Module>, String> {
-    let artifact = match std::fs::read(artifact_path) {
-        Ok(bytes) => bytes,
+    let mut file = match std::fs::File::open(artifact_path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
     let expected = std::fs::read_to_string(sum_path).map_err(|e| format!("checksum: {e}"))?;
-    if blake3::hash(&artifact).to_hex().as_str() != expected.trim() {
+    // Hash through the same handle that gets mapped, so a file renamed over the entry in between
+    // cannot slip past the check.
+    let mut hasher = entry_hasher(digest);
+    std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
+    if hasher.finalize().to_hex().as_str() != expected.trim() {
         return Err("checksum mismatch".into());
     }
-    // SAFETY: the file is in capsa's own cache directory and its BLAKE3 checksum matches the one
-    // capsa wrote next to it when it compiled the artifact, so these are the bytes capsa produced.
+    // SAFETY: the file is in capsa's own private cache directory, which no sandbox can mount, and the
+    // BLAKE3 checksum of this open file matches the one capsa wrote when it compiled the artifact.
     // wasmtime additionally rejects artifacts of another version or configuration.
-    unsafe { wasmtime::Module::deserialize_file(engine, artifact_path) }
+    unsafe { wasmtime::Module::deserialize_open_file(engine, file) }
         .map(Some)
         .map_err(|e| format!("{e:#}"))
 }
 
+/// The checksum of an entry covers the source digest it is filed under as well as the artifact, so an
+/// intact entry copied under another module's name is refused too.
+fn entry_hasher(digest: &Digest) -> blake3::Hasher {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(CACHE_FORMAT.as_bytes()).update(digest);
+    hasher
+}
+
+/// Creates `dir` (and its parents) if missing, with mode 0700 for `dir` itself, and returns its
+/// canonical path.
+fn create_private_dir(dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    dir.canonicalize()
+}
+
 fn store_entry(
     dir: &Path,
+    digest: &Digest,
     artifact_path: &Path,
     sum_path: &Path,
     artifact: &[u8],
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let sum = blake3::hash(artifact).to_hex();
+    create_private_dir(dir)?;
+    let sum = entry_hasher(digest).update(artifact).finalize().to_hex();
     // The checksum goes last: an entry without a matching checksum is never trusted.
     write_atomically(dir, artifact_path, artifact)?;
     write_atomically(dir, sum_path, sum.as_bytes())

@@ -191,6 +191,14 @@ fn pooled_engine(config: &mut Config) -> Result<(wasmtime::Engine, bool)> {
                 "pooling allocator unavailable ({err:#}); falling back to on-demand allocation"
             );
             config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            // Where the pool could not reserve its address space, a 4 GiB reservation per memory
+            // will not fit either: reserve only what a memory uses, with explicit bounds checks,
+            // and let it move when it grows.
+            config
+                .memory_reservation(0)
+                .memory_guard_size(0)
+                .memory_reservation_for_growth(1 << 20)
+                .memory_may_move(true);
             Ok((new_engine(config)?, false))
         }
     }
@@ -212,6 +220,10 @@ fn pooling_config() -> PoolingAllocationConfig {
         // A CPython component has 14 core instances and one 13 MiB memory; leave headroom.
         .total_component_instances(1_000)
         .max_core_instances_per_component(32)
+        // Match the per-call limits (`Limits`): multi-memory modules and large tables load.
+        .max_memories_per_module(4)
+        .max_tables_per_module(4)
+        .table_elements(100_000)
         // Keep some warm slots so repeat calls of a module reuse their copy-on-write image mapping.
         .max_unused_warm_slots(100);
     pool

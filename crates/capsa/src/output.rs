@@ -94,10 +94,11 @@ impl Capture {
         Ok(())
     }
 
-    /// Records a guest log line; it counts against the same cap as stdout and stderr.
+    /// Records a guest log line; it counts against the same cap as stdout and stderr, plus a fixed
+    /// charge per line so a flood of empty lines is bounded too.
     pub(crate) fn log(&self, level: &'static str, message: &[u8]) -> Result<(), LimitExceeded> {
         let mut inner = self.lock();
-        let size = message.len() as u64;
+        let size = LOG_LINE_CHARGE + message.len() as u64;
         if inner.used.saturating_add(size) > inner.cap {
             inner.truncated.logs = true;
             inner.exceeded = true;
@@ -139,6 +140,9 @@ pub(crate) struct GuestOutput {
     stream: Stream,
     listener: Option<OutputListener>,
 }
+
+/// Bytes of the output cap each log line costs on top of its text: about what the line costs the host.
+pub(crate) const LOG_LINE_CHARGE: u64 = 64;
 
 /// Largest write permit handed to the guest at once; bounds the host's buffer per write.
 const WRITE_PERMIT: usize = 64 * 1024;
@@ -223,11 +227,12 @@ mod tests {
 
     #[test]
     fn logs_share_the_cap() {
-        let capture = Capture::new(8);
+        let capture = Capture::new(2 * LOG_LINE_CHARGE + 8);
         capture.log("info", b"hello").unwrap();
+        capture.log("info", b"").unwrap();
         assert!(capture.log("info", b"world").is_err());
         let inner = capture.lock();
-        assert_eq!(inner.logs.len(), 1);
+        assert_eq!(inner.logs.len(), 2);
         assert!(inner.truncated.logs);
     }
 }

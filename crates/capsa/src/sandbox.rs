@@ -132,6 +132,9 @@ impl Call {
 
     /// Sees each chunk of stdout/stderr as the guest writes it, e.g. to stream it to a terminal or a
     /// client. The receipt still holds the whole output (up to the cap).
+    ///
+    /// The listener runs on the guest's thread, inside its write: it must not block (hand the bytes to
+    /// a channel), or the guest waits with it, past its deadline.
     pub fn on_output(mut self, listener: OutputListener) -> Self {
         self.listener = Some(listener);
         self
@@ -153,6 +156,19 @@ impl LimitExceeded {
     }
 }
 
+/// A module that exports functions but not the string ABI they are called with (`docs/abi.md`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct AbiMisuse(String);
+
+fn abi_misuse(message: impl Into<String>) -> wasmtime::Error {
+    wasmtime::Error::new(AbiMisuse(message.into()))
+}
+
+/// The longest deadline a call may have. Far beyond any real call; it keeps deadline arithmetic and
+/// timers well inside their ranges.
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// The data of a sandbox's store.
 pub(crate) struct SandboxState {
     pub(crate) wasi: WasiP1Ctx,
@@ -166,11 +182,45 @@ pub(crate) struct Limiter {
     memory_max: u64,
     table_max: u64,
     instances_max: usize,
-    memory_now: u64,
-    table_now: u64,
-    pub(crate) memory_peak: u64,
-    /// Why a growth was refused, if one was: the outcome if the guest then fails.
-    pub(crate) denied: Option<String>,
+    memory: Usage,
+    table: Usage,
+    /// Why a growth was refused, and when: the outcome if the guest then fails.
+    pub(crate) denied: Option<(Instant, String)>,
+}
+
+/// The total of one kind of resource, with the state before the last approved growth so a growth
+/// that wasmtime refuses after the limiter approved it (a declared maximum, an mmap failure) can be
+/// taken back.
+#[derive(Default)]
+struct Usage {
+    now: u64,
+    peak: u64,
+    before_last: Option<(u64, u64)>,
+}
+
+impl Usage {
+    /// Approves growing one memory (or table) from `current` to `desired` if the total stays within
+    /// `max`. Sizes come from the guest (64-bit memories reach 2^64), so the arithmetic is checked.
+    fn grow(&mut self, current: usize, desired: usize, max: u64) -> Result<(), u64> {
+        let total = self
+            .now
+            .saturating_sub(current as u64)
+            .saturating_add(desired as u64);
+        if total > max {
+            return Err(total);
+        }
+        self.before_last = Some((self.now, self.peak));
+        self.now = total;
+        self.peak = self.peak.max(total);
+        Ok(())
+    }
+
+    fn undo_last(&mut self) {
+        if let Some((now, peak)) = self.before_last.take() {
+            self.now = now;
+            self.peak = peak;
+        }
+    }
 }
 
 impl Limiter {
@@ -179,10 +229,19 @@ impl Limiter {
             memory_max: limits.memory.bytes(),
             table_max: limits.max_table_elements,
             instances_max: limits.max_instances as usize,
-            memory_now: 0,
-            table_now: 0,
-            memory_peak: 0,
+            memory: Usage::default(),
+            table: Usage::default(),
             denied: None,
+        }
+    }
+
+    pub(crate) fn memory_peak(&self) -> u64 {
+        self.memory.peak
+    }
+
+    fn deny(&mut self, message: impl FnOnce() -> String) {
+        if self.denied.is_none() {
+            self.denied = Some((Instant::now(), message()));
         }
     }
 }
@@ -194,20 +253,25 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = (self.memory_now + desired as u64).saturating_sub(current as u64);
-        if total > self.memory_max {
-            self.denied.get_or_insert_with(|| {
-                format!(
-                    "guest asked for {} of linear memory; the limit is {}",
-                    crate::ByteSize(total).approx(),
-                    crate::ByteSize(self.memory_max).approx()
-                )
-            });
-            return Ok(false);
+        let max = self.memory_max;
+        match self.memory.grow(current, desired, max) {
+            Ok(()) => Ok(true),
+            Err(total) => {
+                self.deny(|| {
+                    format!(
+                        "guest asked for {} of linear memory; the limit is {}",
+                        crate::ByteSize(total).approx(),
+                        crate::ByteSize(max).approx()
+                    )
+                });
+                Ok(false)
+            }
         }
-        self.memory_now = total;
-        self.memory_peak = self.memory_peak.max(total);
-        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory.undo_last();
+        Ok(())
     }
 
     fn table_growing(
@@ -216,18 +280,19 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = (self.table_now + desired as u64).saturating_sub(current as u64);
-        if total > self.table_max {
-            self.denied.get_or_insert_with(|| {
-                format!(
-                    "guest asked for {total} table elements; the limit is {}",
-                    self.table_max
-                )
-            });
-            return Ok(false);
+        let max = self.table_max;
+        match self.table.grow(current, desired, max) {
+            Ok(()) => Ok(true),
+            Err(total) => {
+                self.deny(|| format!("guest asked for {total} table elements; the limit is {max}"));
+                Ok(false)
+            }
         }
-        self.table_now = total;
-        Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table.undo_last();
+        Ok(())
     }
 
     fn instances(&self) -> usize {
@@ -277,7 +342,7 @@ pub(crate) async fn run(module: &Module, call: Call) -> Result<Receipt> {
     let prepared = prepare(module, &call.entry)?;
     let capture = Capture::new(limits.max_output.bytes());
     let state = SandboxState {
-        wasi: wasi_context(&call, &capture)?,
+        wasi: wasi_context(&call, &capture, engine.inner.cache.root())?,
         limiter: Limiter::new(limits),
         host: HostCalls::new(
             call.grants.clone(),
@@ -288,8 +353,14 @@ pub(crate) async fn run(module: &Module, call: Call) -> Result<Receipt> {
         capture: capture.clone(),
     };
 
-    let started = Instant::now();
     let timeout = limits.timeout.get();
+    if timeout > MAX_TIMEOUT {
+        return Err(Error::invalid_input(format!(
+            "timeout `{}` is too long: at most 7 days",
+            limits.timeout
+        )));
+    }
+    let started = Instant::now();
     let deadline = started + timeout;
     let mut store = Store::new(&engine.inner.wasmtime, state);
     store.limiter(|s| &mut s.limiter);
@@ -338,7 +409,7 @@ pub(crate) async fn run(module: &Module, call: Call) -> Result<Receipt> {
         instantiate_us,
         cpu_us: micros(cpu),
         fuel_used,
-        memory_peak_bytes: state.limiter.memory_peak,
+        memory_peak_bytes: state.limiter.memory_peak(),
         host_calls: state.host.calls,
         egress_bytes: state.host.egress_bytes,
     };
@@ -398,17 +469,24 @@ fn classify(
         Failed::Instantiate(e) => (e, true),
         Failed::Run(e) => (e, false),
     };
-    // A guest that fails after a refused growth or a failed host call failed because of it.
+    // A guest that fails after a refused growth or a failed host call failed because of the first
+    // of them.
     let root_cause = || {
-        if let Some(message) = &state.limiter.denied {
-            Some(failure(ErrorCode::MemoryLimitExceeded, message.clone()))
-        } else {
-            state
-                .host
-                .first_failure
-                .as_ref()
-                .map(|(code, message)| failure(*code, message.clone()))
-        }
+        let denied = state
+            .limiter
+            .denied
+            .as_ref()
+            .map(|(at, message)| (*at, ErrorCode::MemoryLimitExceeded, message));
+        let host = state
+            .host
+            .first_failure
+            .as_ref()
+            .map(|(at, code, message)| (*at, *code, message));
+        [denied, host]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, _, _)| *at)
+            .map(|(_, code, message)| failure(code, message.clone()))
     };
 
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
@@ -425,6 +503,20 @@ fn classify(
     }
     if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
         return (Some(failure(limit.code, limit.message.clone())), None, None);
+    }
+    if let Some(abi) = err.downcast_ref::<AbiMisuse>() {
+        return (
+            Some(failure(ErrorCode::InvalidModule, abi.0.clone())),
+            None,
+            None,
+        );
+    }
+    if err
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        let message = format!("no sandbox slot is free: {err:#}");
+        return (Some(failure(ErrorCode::Busy, message)), None, None);
     }
     if state.capture.lock().exceeded {
         let message = format!(
@@ -471,8 +563,10 @@ fn classify(
                 cause
             } else if instantiating && message.contains("resource limit exceeded") {
                 failure(ErrorCode::MemoryLimitExceeded, message)
-            } else if instantiating && message.contains("concurrent") {
-                failure(ErrorCode::Busy, message)
+            } else if instantiating && message.contains("mmap failed") {
+                let message =
+                    format!("the host could not reserve memory for the sandbox: {message}");
+                failure(ErrorCode::Internal, message)
             } else {
                 Failure {
                     code: ErrorCode::Trap,
@@ -663,11 +757,18 @@ async fn call_with_strings(
 ) -> wasmtime::Result<Option<Value>> {
     let memory = instance
         .get_memory(&mut *store, "memory")
-        .ok_or_else(|| wasmtime::format_err!("string arguments need an exported `memory`"))?;
-    let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "alloc")?;
-    let dealloc = instance
-        .get_typed_func::<(u32, u32), ()>(&mut *store, "dealloc")
-        .ok();
+        .ok_or_else(|| abi_misuse("string arguments need the module to export `memory`"))?;
+    let alloc = instance
+        .get_typed_func::<u32, u32>(&mut *store, "alloc")
+        .map_err(|e| abi_misuse(format!("`alloc` must be `(i32) -> i32`: {e:#}")))?;
+    let dealloc = match instance.get_export(&mut *store, "dealloc") {
+        None => None,
+        Some(_) => Some(
+            instance
+                .get_typed_func::<(u32, u32), ()>(&mut *store, "dealloc")
+                .map_err(|e| abi_misuse(format!("`dealloc` must be `(i32, i32)`: {e:#}")))?,
+        ),
+    };
     let mut params = Vec::with_capacity(args.len() * 2);
     for arg in args {
         let len = u32::try_from(arg.len())
@@ -675,7 +776,7 @@ async fn call_with_strings(
         let ptr = alloc.call_async(&mut *store, len).await?;
         memory
             .write(&mut *store, ptr as usize, arg.as_bytes())
-            .map_err(|_| wasmtime::format_err!("`alloc` returned an out-of-bounds pointer"))?;
+            .map_err(|_| abi_misuse("`alloc` returned a pointer outside memory"))?;
         params.push(Val::I32(ptr as i32));
         params.push(Val::I32(len as i32));
     }
@@ -688,16 +789,21 @@ async fn call_with_strings(
         return Ok(None);
     };
     let (ptr, len) = ((*packed as u64 >> 32) as u32, *packed as u32);
-    let mut bytes = vec![0; len as usize];
-    memory
-        .read(&*store, ptr as usize, &mut bytes)
-        .map_err(|_| wasmtime::format_err!("function `{name}` returned an out-of-bounds string"))?;
+    // Bounds-check before copying: the length is the guest's word, up to 4 GiB.
+    let start = ptr as usize;
+    let text = memory
+        .data(&*store)
+        .get(start..start.saturating_add(len as usize))
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+        .ok_or_else(|| {
+            abi_misuse(format!(
+                "function `{name}` returned a string outside memory"
+            ))
+        })?;
     if let Some(dealloc) = dealloc {
         dealloc.call_async(&mut *store, (ptr, len)).await?;
     }
-    Ok(Some(Value::String(
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )))
+    Ok(Some(Value::String(text)))
 }
 
 /// Polls `future`, adding the thread CPU time of each poll to `total`: guest execution and host work

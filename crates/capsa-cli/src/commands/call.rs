@@ -38,8 +38,11 @@ pub fn run(args: CallArgs) -> Result<u8, Error> {
     } else {
         FunctionArgs::Numbers(args.args.clone())
     };
-    let receipt = module.run(args.sandbox.call()?.function(&args.func, function_args))?;
-    args.sandbox.finish(&receipt, print_results)
+    args.sandbox.run(
+        &module,
+        |call| call.function(&args.func, function_args),
+        print_results,
+    )
 }
 
 /// One result per line: numbers in decimal, strings as they are.

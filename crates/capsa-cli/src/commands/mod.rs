@@ -10,17 +10,28 @@ use std::sync::Arc;
 use capsa::{ErrorCode, OutputListener, Receipt, Stream};
 
 /// Passes the guest's output through to this process's stdout/stderr as it is written.
-pub(crate) fn passthrough() -> OutputListener {
-    Arc::new(|stream, bytes| {
-        // A closed pipe on our side must not fail the guest; the receipt keeps the output.
-        let _ = match stream {
-            Stream::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(bytes).and_then(|()| out.flush())
-            }
-            Stream::Stderr => std::io::stderr().lock().write_all(bytes),
-        };
-    })
+///
+/// The guest only hands chunks to a channel; a writer thread does the (possibly blocking) writes, so a
+/// slow reader on our stdout cannot hold the guest past its deadline. The channel holds at most the
+/// call's output cap. Join the returned thread after the call to flush the rest.
+pub(crate) fn passthrough() -> (OutputListener, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel::<(Stream, Vec<u8>)>();
+    let writer = std::thread::spawn(move || {
+        for (stream, bytes) in rx {
+            // A closed pipe on our side must not fail anything; the receipt keeps the output.
+            let _ = match stream {
+                Stream::Stdout => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&bytes).and_then(|()| out.flush())
+                }
+                Stream::Stderr => std::io::stderr().lock().write_all(&bytes),
+            };
+        }
+    });
+    let listener: OutputListener = Arc::new(move |stream, bytes: &[u8]| {
+        let _ = tx.send((stream, bytes.to_vec()));
+    });
+    (listener, writer)
 }
 
 /// The exit status for a finished call: the guest's own code for a normal or non-zero exit, the

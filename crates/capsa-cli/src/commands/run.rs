@@ -59,13 +59,12 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
     };
 
     let module = args.sandbox.engine()?.load(&source)?;
-    let call = args
-        .sandbox
-        .call()?
-        .program_name(program_name)
-        .args(args.args.iter().cloned());
-    let receipt = module.run(call)?;
-    args.sandbox.finish(&receipt, |_| {})
+    let guest_args = args.args.iter().cloned();
+    args.sandbox.run(
+        &module,
+        |call| call.program_name(program_name).args(guest_args),
+        |_| {},
+    )
 }
 
 fn check_lang(lang: Option<Lang>, file: &std::path::Path) -> Result<(), Error> {

@@ -30,6 +30,13 @@ const STATUS_ERROR: u32 = 1;
 /// Log levels of `log`, by number.
 const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
+/// The longest host function name; longer names trap (they can only be a bug or an attack).
+pub(crate) const MAX_NAME_BYTES: usize = 256;
+
+/// Host calls a sandbox may have started and not yet read. Bounds the host memory and threads one
+/// guest can tie up.
+pub(crate) const MAX_PENDING: usize = 64;
+
 /// The host-call state of one sandbox.
 pub(crate) struct HostCalls {
     grants: Grants,
@@ -40,8 +47,8 @@ pub(crate) struct HostCalls {
     max_egress: u64,
     pub(crate) calls: u64,
     pub(crate) egress_bytes: u64,
-    /// The first error a host call returned, which becomes the outcome if the guest then fails.
-    pub(crate) first_failure: Option<(ErrorCode, String)>,
+    /// The first error a host call returned, and when: the outcome if the guest then fails.
+    pub(crate) first_failure: Option<(std::time::Instant, ErrorCode, String)>,
 }
 
 enum Pending {
@@ -79,6 +86,18 @@ impl HostCalls {
     }
 
     fn start(&mut self, name: &[u8], args: &[u8]) -> wasmtime::Result<u32> {
+        if name.len() > MAX_NAME_BYTES {
+            return Err(trap(
+                "call_start",
+                &format!("host function name longer than {MAX_NAME_BYTES} bytes"),
+            ));
+        }
+        if self.pending.len() >= MAX_PENDING {
+            return Err(wasmtime::Error::new(LimitExceeded::new(
+                ErrorCode::HostCallLimitExceeded,
+                format!("guest has more than {MAX_PENDING} host calls started and not read"),
+            )));
+        }
         self.calls += 1;
         if self.calls > self.max_calls {
             return Err(wasmtime::Error::new(LimitExceeded::new(
@@ -86,13 +105,13 @@ impl HostCalls {
                 format!("guest made more than {} host calls", self.max_calls),
             )));
         }
-        self.egress_bytes += args.len() as u64;
+        self.egress_bytes += (name.len() + args.len()) as u64;
         if self.egress_bytes > self.max_egress {
             return Err(wasmtime::Error::new(LimitExceeded::new(
                 ErrorCode::HostCallLimitExceeded,
                 format!(
                     "guest sent more than {} through host calls",
-                    crate::ByteSize(self.max_egress)
+                    crate::ByteSize(self.max_egress).approx()
                 ),
             )));
         }
@@ -141,7 +160,7 @@ impl HostCalls {
                         ErrorCode::CapabilityDenied => err.message.clone(),
                         _ => format!("host function `{name}` failed: {}", err.message),
                     };
-                    self.first_failure = Some((err.code, message));
+                    self.first_failure = Some((std::time::Instant::now(), err.code, message));
                 }
                 Pending::Ready {
                     status: STATUS_ERROR,

@@ -18,7 +18,8 @@ type AsyncFn = dyn Fn(Value) -> Pin<Box<dyn Future<Output = HostResult> + Send>>
 
 #[derive(Clone)]
 pub(crate) enum Handler {
-    /// Runs on a blocking thread, so a slow function never stalls other guests.
+    /// Runs on the runtime's blocking thread pool, off the guest's thread; a sandbox has at most 64
+    /// calls in flight.
     Sync(Arc<SyncFn>),
     /// Runs as a task on the host runtime; several may be in flight for one guest.
     Async(Arc<AsyncFn>),

@@ -1,5 +1,7 @@
 //! The WASI view of a call: stdio, arguments, granted env vars and granted directories.
 
+use std::path::Path;
+
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
@@ -10,7 +12,14 @@ use crate::sandbox::Call;
 
 /// Builds the WASI context of one call. The guest gets the call's stdin, its arguments, exactly the
 /// granted env vars and mounts, and stdout/stderr that write into `capture`.
-pub(crate) fn wasi_context(call: &Call, capture: &Capture) -> Result<WasiP1Ctx> {
+///
+/// A mount that contains capsa's artifact cache (`cache_root`) or lies inside it is refused: a guest
+/// that could write compiled artifacts could run native code on the host.
+pub(crate) fn wasi_context(
+    call: &Call,
+    capture: &Capture,
+    cache_root: Option<&Path>,
+) -> Result<WasiP1Ctx> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .stdin(MemoryInputPipe::new(call.stdin.clone()))
@@ -22,6 +31,9 @@ pub(crate) fn wasi_context(call: &Call, capture: &Capture) -> Result<WasiP1Ctx> 
         builder.env(key, value);
     }
     for dir in &call.grants.dirs {
+        if let Some(cache) = cache_root {
+            check_not_cache(&dir.host_path, cache)?;
+        }
         let perms = if dir.read_only {
             FsPerms::ReadOnly
         } else {
@@ -38,4 +50,19 @@ pub(crate) fn wasi_context(call: &Call, capture: &Capture) -> Result<WasiP1Ctx> 
             })?;
     }
     Ok(builder.build_p1())
+}
+
+fn check_not_cache(host_path: &Path, cache: &Path) -> Result<()> {
+    let Ok(mount) = host_path.canonicalize() else {
+        // A missing directory fails with a clear message when it is opened.
+        return Ok(());
+    };
+    if cache.starts_with(&mount) || mount.starts_with(cache) {
+        return Err(Error::invalid_input(format!(
+            "cannot mount `{}`: it overlaps capsa's artifact cache `{}`",
+            host_path.display(),
+            cache.display()
+        )));
+    }
+    Ok(())
 }

@@ -194,7 +194,8 @@ fn granted_host_functions_are_called_with_json() {
     assert!(receipt.is_ok(), "{receipt:?}");
     assert_eq!(receipt.stdout_text().trim(), "42");
     assert_eq!(receipt.stats.host_calls, 1);
-    assert_eq!(receipt.stats.egress_bytes, 14);
+    // The name and the arguments: `add` and `{"a":2,"b":40}`.
+    assert_eq!(receipt.stats.egress_bytes, 3 + 14);
 
     let receipt = run_probe(
         engine(),

@@ -327,19 +327,19 @@ fn host_call_spam_ends_with_host_call_limit_exceeded() {
 #[test]
 fn egress_limit_from_both_sides() {
     let grants = Grants::new().host_functions(echo_functions());
-    // `call echo "xxxx"` sends the 6 bytes of the JSON string.
+    // `call echo "xxxx"` sends the name (4 bytes) and the JSON string (6 bytes).
     let ok = run_probe(
         engine(),
         &["call", "echo", "\"xxxx\""],
-        limits(|l| l.max_egress = ByteSize(6)),
+        limits(|l| l.max_egress = ByteSize(10)),
         |c| c.grants(grants.clone()),
     );
     assert!(ok.is_ok(), "{ok:?}");
-    assert_eq!(ok.stats.egress_bytes, 6);
+    assert_eq!(ok.stats.egress_bytes, 10);
     let over = run_probe(
         engine(),
         &["call", "echo", "\"xxxxx\""],
-        limits(|l| l.max_egress = ByteSize(6)),
+        limits(|l| l.max_egress = ByteSize(10)),
         |c| c.grants(grants.clone()),
     );
     assert_code(&over, ErrorCode::HostCallLimitExceeded);

@@ -4,6 +4,7 @@ mod cache;
 mod capabilities;
 mod functions;
 mod limits;
+mod regression;
 
 use std::sync::OnceLock;
 
