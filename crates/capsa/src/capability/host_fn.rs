@@ -80,6 +80,15 @@ impl HostFunctions {
         self
     }
 
+    /// `self` with every function of `other` added, replacing those of the same name.
+    pub(crate) fn merge(mut self, other: HostFunctions) -> Self {
+        let functions = Arc::make_mut(&mut self.functions);
+        for (name, handler) in other.functions.iter() {
+            functions.insert(name.clone(), handler.clone());
+        }
+        self
+    }
+
     /// Whether a function named `name` is registered.
     pub fn contains(&self, name: &str) -> bool {
         self.functions.contains_key(name)

@@ -4,13 +4,18 @@
 //! - **env**: named environment variables (the host's own environment never leaks in);
 //! - **dirs**: host directories mounted at guest paths, read-only or read-write ([`DirGrant`]);
 //! - **host functions**: named functions the embedding program registered ([`HostFunctions`]),
-//!   reached through capsa's host-call ABI (`docs/abi.md`). Capabilities such as KV and HTTP plug into
-//!   the same ABI as further named functions.
+//!   reached through capsa's host-call ABI (`docs/abi.md`);
+//! - **kv**: one namespace of a key-value store ([`kv::KvGrant`]), reached as the host functions
+//!   `kv.get`, `kv.set`, `kv.delete` and `kv.list`.
+//!
+//! Capabilities plug into the host-call ABI as named functions under a reserved prefix (`kv.`,
+//! `http.`); a host function registered under such a name is never reached.
 //!
 //! Guest log lines (`capsa::log`) need no grant: they only add to the call's receipt, under its output cap.
 
 pub(crate) mod abi;
 mod host_fn;
+pub mod kv;
 mod wasi;
 
 use std::path::PathBuf;
@@ -28,6 +33,8 @@ pub struct Grants {
     pub(crate) env: Vec<(String, String)>,
     pub(crate) dirs: Vec<DirGrant>,
     pub(crate) host_functions: HostFunctions,
+    /// Functions of granted capabilities (`kv.*`); they win over host functions of the same name.
+    capabilities: HostFunctions,
 }
 
 impl Grants {
@@ -56,11 +63,24 @@ impl Grants {
         self
     }
 
+    /// Grants one namespace of a key-value store (see [`kv::KvGrant`]). A later KV grant replaces an
+    /// earlier one.
+    pub fn kv(mut self, grant: kv::KvGrant) -> Self {
+        self.capabilities = self.capabilities.merge(grant.functions());
+        self
+    }
+
     /// The handler a host call named `name` reaches, if it was granted.
     pub(crate) fn resolve(&self, name: &str) -> Option<&Handler> {
+        if RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            return self.capabilities.get(name);
+        }
         self.host_functions.get(name)
     }
 }
+
+/// Name prefixes that belong to capsa's capabilities; custom host functions cannot use them.
+const RESERVED_PREFIXES: [&str; 2] = ["kv.", "http."];
 
 /// A host directory mounted in the guest: `HOST[:GUEST][:ro]` on the command line.
 ///
