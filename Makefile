@@ -42,7 +42,7 @@ lint: toolchain
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p capsa-guest -p capsa-test-programs --target $(GUEST_TARGET) -- -D warnings
-	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --no-deps -p capsa -p capsa-guest
+	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --no-deps -p capsa -p capsa-guest -p capsa-store
 
 bench: guests
 	$(CARGO) bench -p capsa --bench fresh_sandbox

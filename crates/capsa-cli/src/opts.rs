@@ -1,6 +1,10 @@
 //! Flags shared by the commands that run guests: engine settings, limits and grants.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use capsa::kv::{KvBackend, KvGrant, MemoryKv};
+use capsa_store::{RedisKv, SqliteKv};
 
 use capsa::{
     ByteSize, Call, DirGrant, Engine, Error, ErrorCode, Grants, HumanDuration, Limits, Module,
@@ -151,6 +155,77 @@ pub struct GrantArgs {
     /// Mount a host directory: `HOST[:GUEST][:ro]`
     #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]", value_parser = parse::<DirGrant>)]
     pub dirs: Vec<DirGrant>,
+    /// Grant a key-value namespace: `NAMESPACE` (in memory), `sqlite:PATH[#NS]` or
+    /// `redis://HOST:PORT[#NS]`
+    #[arg(long = "kv", value_name = "STORE", value_parser = parse::<KvSpec>)]
+    pub kv: Option<KvSpec>,
+}
+
+/// Where `--kv` keeps its data. The namespace defaults to `default` for persistent stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvSpec {
+    /// In this process's memory, gone when it exits.
+    Memory(String),
+    /// A SQLite file.
+    Sqlite { path: PathBuf, namespace: String },
+    /// A Redis server.
+    Redis { url: String, namespace: String },
+}
+
+impl std::str::FromStr for KvSpec {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let (store, namespace) = match s.rsplit_once('#') {
+            Some((store, ns)) => (store, ns.to_owned()),
+            None => (s, "default".to_owned()),
+        };
+        let spec = if let Some(path) = store.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err(Error::new(
+                    ErrorCode::InvalidInput,
+                    "`sqlite:` needs a file path",
+                ));
+            }
+            KvSpec::Sqlite {
+                path: PathBuf::from(path),
+                namespace,
+            }
+        } else if store.starts_with("redis://") || store.starts_with("rediss://") {
+            KvSpec::Redis {
+                url: store.to_owned(),
+                namespace,
+            }
+        } else if s.contains('#') || s.contains(':') {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "invalid KV store `{s}`: expected NAMESPACE, sqlite:PATH[#NS] or redis://HOST:PORT[#NS]"
+                ),
+            ));
+        } else {
+            KvSpec::Memory(s.to_owned())
+        };
+        Ok(spec)
+    }
+}
+
+impl KvSpec {
+    fn grant(&self) -> Result<KvGrant, Error> {
+        let store_error =
+            |e: capsa::kv::KvError| Error::new(ErrorCode::InvalidInput, e.to_string());
+        let (backend, namespace): (Arc<dyn KvBackend>, &str) = match self {
+            KvSpec::Memory(namespace) => (Arc::new(MemoryKv::new()), namespace),
+            KvSpec::Sqlite { path, namespace } => (
+                Arc::new(SqliteKv::open(path).map_err(store_error)?),
+                namespace,
+            ),
+            KvSpec::Redis { url, namespace } => {
+                (Arc::new(RedisKv::new(url).map_err(store_error)?), namespace)
+            }
+        };
+        KvGrant::new(backend, namespace)
+    }
 }
 
 impl GrantArgs {
@@ -172,6 +247,9 @@ impl GrantArgs {
         }
         for dir in &self.dirs {
             grants = grants.dir(dir.clone());
+        }
+        if let Some(kv) = &self.kv {
+            grants = grants.kv(kv.grant()?);
         }
         Ok(grants)
     }
@@ -196,4 +274,39 @@ fn read_stdin() -> Result<Vec<u8>, Error> {
         )
     })?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_specs_parse() {
+        let parse = |s: &str| s.parse::<KvSpec>();
+        assert_eq!(parse("cache").unwrap(), KvSpec::Memory("cache".into()));
+        assert_eq!(
+            parse("sqlite:/tmp/kv.db#app").unwrap(),
+            KvSpec::Sqlite {
+                path: "/tmp/kv.db".into(),
+                namespace: "app".into()
+            }
+        );
+        assert_eq!(
+            parse("sqlite:kv.db").unwrap(),
+            KvSpec::Sqlite {
+                path: "kv.db".into(),
+                namespace: "default".into()
+            }
+        );
+        assert_eq!(
+            parse("redis://127.0.0.1:6379#shared").unwrap(),
+            KvSpec::Redis {
+                url: "redis://127.0.0.1:6379".into(),
+                namespace: "shared".into()
+            }
+        );
+        for bad in ["sqlite:", "postgres://x", "a#b", "mem:ns"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 }

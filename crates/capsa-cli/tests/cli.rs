@@ -455,3 +455,127 @@ fn without_room_for_the_pooling_allocator_capsa_falls_back_and_still_runs() {
         "{warnings}"
     );
 }
+
+#[test]
+fn kv_is_denied_without_a_grant() {
+    let capsa = Capsa::new();
+    let out = capsa.run(&["run", &guest("probe"), "--", "kv-get", "k"]);
+    assert_error(&out, "capability_denied", 77);
+    assert!(stderr(&out).contains("kv.get"), "{}", stderr(&out));
+}
+
+#[test]
+fn kv_in_memory_within_one_run() {
+    let capsa = Capsa::new();
+    let out = capsa.run(&["run", &guest("probe"), "--kv", "demo", "--", "kv-bytes"]);
+    assert_eq!(
+        (status(&out), stdout(&out)),
+        (0, "true\n".to_owned()),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn kv_in_sqlite_persists_across_runs() {
+    let capsa = Capsa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}#app", dir.path().join("kv.db").display());
+    let probe = guest("probe");
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", probe.as_str(), "--kv", store.as_str(), "--"];
+        all.extend_from_slice(args);
+        capsa.run(&all)
+    };
+    assert_eq!(stdout(&run(&["kv-set", "user:1", "ada"])), "set user:1\n");
+    assert_eq!(stdout(&run(&["kv-set", "user:2", "grace"])), "set user:2\n");
+    assert_eq!(stdout(&run(&["kv-get", "user:1"])), "ada\n");
+    assert_eq!(
+        stdout(&run(&["kv-list", "user:"])),
+        "{\"cursor\":null,\"keys\":[\"user:1\",\"user:2\"]}\n"
+    );
+    assert_eq!(stdout(&run(&["kv-del", "user:1"])), "true\n");
+    assert_eq!(stdout(&run(&["kv-get", "user:1"])), "(missing)\n");
+
+    // Another namespace of the same file sees nothing.
+    let other = format!("sqlite:{}#other", dir.path().join("kv.db").display());
+    let out = capsa.run(&["run", &probe, "--kv", &other, "--", "kv-get", "user:2"]);
+    assert_eq!(stdout(&out), "(missing)\n");
+}
+
+#[test]
+fn an_acknowledged_sqlite_set_survives_kill_9() {
+    let capsa = Capsa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("kv.db").display());
+    let probe = guest("probe");
+    let mut child = capsa
+        .command(&[
+            "run",
+            &probe,
+            "--kv",
+            &store,
+            "--timeout",
+            "60s",
+            "--",
+            "kv-set-then-spin",
+            "durable",
+            "yes",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "acknowledged\n");
+    child.kill().unwrap(); // SIGKILL: no destructor, no flush, no clean close
+    child.wait().unwrap();
+
+    let out = capsa.run(&["run", &probe, "--kv", &store, "--", "kv-get", "durable"]);
+    assert_eq!(stdout(&out), "yes\n", "{}", stderr(&out));
+}
+
+#[test]
+fn kv_in_redis_is_shared_between_processes() {
+    let server = capsa_test_programs::RedisServer::start();
+    let capsa = Capsa::new();
+    let store = format!("{}#shared", server.url());
+    let probe = guest("probe");
+    let out = capsa.run(&[
+        "run", &probe, "--kv", &store, "--", "kv-set", "greeting", "hello", "60000",
+    ]);
+    assert_eq!(stdout(&out), "set greeting\n", "{}", stderr(&out));
+    let out = capsa.run(&["run", &probe, "--kv", &store, "--", "kv-get", "greeting"]);
+    assert_eq!(stdout(&out), "hello\n", "{}", stderr(&out));
+}
+
+#[test]
+fn kv_failures_have_their_codes() {
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    // A key over the cap is invalid_input, reported as the cause of the guest's failure.
+    let long_key = "k".repeat(600);
+    let out = capsa.run(&[
+        "run", &probe, "--kv", "demo", "--", "kv-set", &long_key, "v",
+    ]);
+    assert_error(&out, "invalid_input", 64);
+    // A store that cannot be reached is a host_error, not a hang.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = format!("redis://127.0.0.1:{port}#x");
+    let out = capsa.run(&["run", &probe, "--kv", &store, "--", "kv-get", "k"]);
+    assert_error(&out, "host_error", 69);
+    // Bad specs are usage errors.
+    let out = capsa.run(&["run", &probe, "--kv", "postgres://db", "--", "kv-get", "k"]);
+    assert_eq!(status(&out), 2, "{}", stderr(&out));
+    let out = capsa.run(&["run", &probe, "--kv", "bad ns!", "--", "kv-get", "k"]);
+    assert_error(&out, "invalid_input", 64);
+}

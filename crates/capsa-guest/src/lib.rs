@@ -198,6 +198,173 @@ pub fn log(level: Level, message: &str) {
     eprintln!("[{level:?}] {message}");
 }
 
+/// The key-value store granted to this call (`--kv`): one namespace, chosen by the host.
+///
+/// ```no_run
+/// use capsa_guest::kv;
+///
+/// kv::set("visits", "1", None)?;
+/// let visits = kv::get("visits")?.unwrap_or_default();
+/// let page = kv::list("user:", None, None)?;
+/// # Ok::<(), capsa_guest::HostError>(())
+/// ```
+pub mod kv {
+    use serde_json::{Value, json};
+
+    use crate::{HostError, call};
+
+    /// The value of `key` as text, or `None` when it is missing or expired. A value that is not UTF-8
+    /// is an error here: read it with [`get_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// `capability_denied` without a KV grant; `invalid_input` for a bad key; `host_error` when the
+    /// store fails.
+    pub fn get(key: &str) -> Result<Option<String>, HostError> {
+        match call("kv.get", &json!({ "key": key }))? {
+            Value::Null => Ok(None),
+            value => match value.get("value").and_then(Value::as_str) {
+                Some(text) => Ok(Some(text.to_owned())),
+                None => Err(HostError {
+                    code: "invalid_input".into(),
+                    message: format!("the value of `{key}` is not UTF-8 text: use get_bytes"),
+                }),
+            },
+        }
+    }
+
+    /// The value of `key` as bytes, or `None` when it is missing or expired.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`].
+    pub fn get_bytes(key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        let value = call("kv.get", &json!({ "key": key }))?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        if let Some(text) = value.get("value").and_then(Value::as_str) {
+            return Ok(Some(text.as_bytes().to_vec()));
+        }
+        let encoded = value
+            .get("value_base64")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        crate::base64_decode(encoded)
+            .map(Some)
+            .ok_or_else(|| HostError {
+                code: "host_error".into(),
+                message: "the store returned invalid base64".into(),
+            })
+    }
+
+    /// Stores `value` under `key`, expiring after `ttl_ms` milliseconds if given.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`], and `invalid_input` when the value is too large or the namespace is full.
+    pub fn set(key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), HostError> {
+        call(
+            "kv.set",
+            &json!({ "key": key, "value": value, "ttl_ms": ttl_ms }),
+        )
+        .map(drop)
+    }
+
+    /// Stores bytes under `key` (see [`set`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`set`].
+    pub fn set_bytes(key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), HostError> {
+        let encoded = crate::base64_encode(value);
+        call(
+            "kv.set",
+            &json!({ "key": key, "value_base64": encoded, "ttl_ms": ttl_ms }),
+        )
+        .map(drop)
+    }
+
+    /// Deletes `key`; `true` when it existed.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`].
+    pub fn delete(key: &str) -> Result<bool, HostError> {
+        let result = call("kv.delete", &json!({ "key": key }))?;
+        Ok(result
+            .get("deleted")
+            .and_then(Value::as_bool)
+            .unwrap_or(false))
+    }
+
+    /// A page of keys starting with `prefix`, in byte order: at most `limit` (default 100), after
+    /// `cursor`. Returns the keys and the cursor of the next page (`None` at the end).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`].
+    pub fn list(
+        prefix: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), HostError> {
+        let result = call(
+            "kv.list",
+            &json!({ "prefix": prefix, "limit": limit, "cursor": cursor }),
+        )?;
+        let keys = result
+            .get("keys")
+            .and_then(Value::as_array)
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let next = result
+            .get("cursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok((keys, next))
+    }
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(BASE64[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| *b != b'=').collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let mut n = 0u32;
+        for (i, b) in chunk.iter().enumerate() {
+            let v = BASE64.iter().position(|c| c == b)? as u32;
+            n |= v << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
 /// Reads a string argument the host passed as `(ptr, len)`.
 ///
 /// # Safety
@@ -263,6 +430,18 @@ mod tests {
         );
         let garbage = parse_error(b"not json");
         assert_eq!((garbage.code.as_str(), garbage.message.as_str()), ("", ""));
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for len in 0..40 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let encoded = base64_encode(&bytes);
+            assert_eq!(encoded.len() % 4, 0);
+            assert_eq!(base64_decode(&encoded), Some(bytes));
+        }
+        assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
+        assert_eq!(base64_decode("not*base64"), None);
     }
 
     #[test]

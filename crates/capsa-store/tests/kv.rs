@@ -1,12 +1,12 @@
 //! One behaviour suite for every key-value backend: in-memory, SQLite and a real redis-server.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use capsa::kv::{KvBackend, KvError, MemoryKv};
 use capsa_store::{RedisKv, SqliteKv};
+use capsa_test_programs::RedisServer;
 
 /// Runs every behaviour check against `backend`, in namespaces no other test uses.
 async fn behaviour_suite(backend: Arc<dyn KvBackend>) {
@@ -181,64 +181,19 @@ fn sqlite_refuses_a_file_that_is_not_a_database() {
     assert!(matches!(SqliteKv::open(&path), Err(KvError::Backend(_))));
 }
 
-/// A redis-server on a free loopback port, stopped when dropped.
-struct RedisServer {
-    child: Child,
-    url: String,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server; .ci/run does)");
-        let url = format!("redis://127.0.0.1:{port}/");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return RedisServer { child, url };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not start on port {port}");
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_backend() {
     let server = RedisServer::start();
-    behaviour_suite(Arc::new(RedisKv::new(&server.url).unwrap())).await;
+    behaviour_suite(Arc::new(RedisKv::new(&server.url()).unwrap())).await;
 
     // A second client (as another capsa process would be) shares the data.
-    let other = RedisKv::new(&server.url).unwrap();
+    let other = RedisKv::new(&server.url()).unwrap();
     assert_eq!(other.list("list", "b", None, 10).await.unwrap(), ["b1"]);
     other
         .set("shared", "from-other", b"hi", None, 10)
         .await
         .unwrap();
-    let first = RedisKv::new(&server.url).unwrap();
+    let first = RedisKv::new(&server.url()).unwrap();
     assert_eq!(
         first.get("shared", "from-other").await.unwrap().as_deref(),
         Some(&b"hi"[..])

@@ -294,7 +294,9 @@ impl Engine {
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .thread_name("capsa-host")
-                    .enable_time()
+                    // Timers for deadlines, IO for host functions and capabilities that use the
+                    // network (Redis, HTTP).
+                    .enable_all()
                     .build()
                     .map_err(|e| format!("cannot start the host runtime: {e}"))
             })

@@ -3,6 +3,7 @@
 mod cache;
 mod capabilities;
 mod functions;
+mod kv;
 mod limits;
 mod regression;
 

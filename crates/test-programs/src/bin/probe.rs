@@ -76,6 +76,38 @@ fn main() {
         "call-loop" => loop {
             let _ = capsa_guest::call(arg(&args, 2), &json!(null));
         },
+        // Key-value store.
+        "kv-set" => {
+            let ttl = args.get(4).map(|t| t.parse().unwrap_or_else(|e| fail(e)));
+            capsa_guest::kv::set(arg(&args, 2), arg(&args, 3), ttl).unwrap_or_else(|e| fail(e));
+            println!("set {}", arg(&args, 2));
+        }
+        "kv-get" => match capsa_guest::kv::get(arg(&args, 2)).unwrap_or_else(|e| fail(e)) {
+            Some(value) => println!("{value}"),
+            None => println!("(missing)"),
+        },
+        "kv-bytes" => {
+            let bytes: Vec<u8> = (0..=255).collect();
+            capsa_guest::kv::set_bytes("bytes", &bytes, None).unwrap_or_else(|e| fail(e));
+            let back = capsa_guest::kv::get_bytes("bytes").unwrap_or_else(|e| fail(e));
+            println!("{}", back.as_deref() == Some(&bytes[..]));
+        }
+        "kv-del" => println!(
+            "{}",
+            capsa_guest::kv::delete(arg(&args, 2)).unwrap_or_else(|e| fail(e))
+        ),
+        "kv-list" => {
+            let (keys, cursor) =
+                capsa_guest::kv::list(arg(&args, 2), None, None).unwrap_or_else(|e| fail(e));
+            println!("{}", json!({"keys": keys, "cursor": cursor}));
+        }
+        "kv-set-then-spin" => {
+            capsa_guest::kv::set(arg(&args, 2), arg(&args, 3), None).unwrap_or_else(|e| fail(e));
+            println!("acknowledged");
+            loop {
+                std::hint::spin_loop();
+            }
+        }
         "log" => {
             capsa_guest::log(capsa_guest::Level::Info, arg(&args, 2));
             capsa_guest::log(capsa_guest::Level::Warn, "second line");
