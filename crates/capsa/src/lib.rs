@@ -55,7 +55,7 @@ mod receipt;
 mod sandbox;
 
 pub use cache::ArtifactSource;
-pub use capability::{DirGrant, Grants, HostError, HostFunctions, HostResult, kv};
+pub use capability::{DirGrant, Grants, HostError, HostFunctions, HostResult, http, kv};
 pub use engine::{DEFAULT_MAX_WASM_STACK, Engine, EngineBuilder};
 pub use error::{Error, ErrorCode, Result};
 pub use limits::{ByteSize, HumanDuration, Limits};

@@ -15,6 +15,7 @@
 
 pub(crate) mod abi;
 mod host_fn;
+pub mod http;
 pub mod kv;
 mod wasi;
 

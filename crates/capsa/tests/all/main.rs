@@ -3,6 +3,7 @@
 mod cache;
 mod capabilities;
 mod functions;
+mod http_allowlist;
 mod kv;
 mod limits;
 mod regression;
