@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use capsa::http::{AllowList, HostPattern, HttpCaps, HttpGrant};
 use capsa::kv::{KvBackend, KvGrant, MemoryKv};
 use capsa_store::{RedisKv, SqliteKv};
 
@@ -159,6 +160,10 @@ pub struct GrantArgs {
     /// `redis://HOST:PORT[#NS]`
     #[arg(long = "kv", value_name = "STORE", value_parser = parse::<KvSpec>)]
     pub kv: Option<KvSpec>,
+    /// Allow outbound HTTP to a host: `[SCHEME://]HOST[:PORT][;methods=GET,POST]`, `*.DOMAIN`, or an
+    /// address range such as `127.0.0.1:8080` or `10.0.0.0/8` (needed for private addresses)
+    #[arg(long = "allow-host", value_name = "PATTERN", value_parser = parse::<HostPattern>)]
+    pub allow_hosts: Vec<HostPattern>,
 }
 
 /// Where `--kv` keeps its data. The namespace defaults to `default` for persistent stores.
@@ -250,6 +255,10 @@ impl GrantArgs {
         }
         if let Some(kv) = &self.kv {
             grants = grants.kv(kv.grant()?);
+        }
+        if !self.allow_hosts.is_empty() {
+            let allow = AllowList::new(self.allow_hosts.iter().cloned());
+            grants = grants.http(HttpGrant::new(allow, HttpCaps::default())?);
         }
         Ok(grants)
     }

@@ -579,3 +579,53 @@ fn kv_failures_have_their_codes() {
     let out = capsa.run(&["run", &probe, "--kv", "bad ns!", "--", "kv-get", "k"]);
     assert_error(&out, "invalid_input", 64);
 }
+
+#[test]
+fn fetch_only_from_allowed_hosts() {
+    let server = capsa_test_programs::HttpServer::start();
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    let allow = format!("127.0.0.1:{}", server.port());
+    let out = capsa.run(&[
+        "run",
+        &probe,
+        "--allow-host",
+        &allow,
+        "--",
+        "fetch",
+        "GET",
+        &server.url("/hello"),
+    ]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let response: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(response["body"], "hello");
+
+    // Without the grant, and to a redirect target outside it.
+    let out = capsa.run(&["run", &probe, "--", "fetch", "GET", &server.url("/hello")]);
+    assert_error(&out, "capability_denied", 77);
+    let redirect = server.url("/redirect?to=http://169.254.169.254/");
+    let out = capsa.run(&[
+        "run",
+        &probe,
+        "--allow-host",
+        &allow,
+        "--",
+        "fetch",
+        "GET",
+        &redirect,
+    ]);
+    assert_error(&out, "capability_denied", 77);
+    assert!(stderr(&out).contains("169.254.169.254"), "{}", stderr(&out));
+
+    // A pattern that is not one is a usage error naming it.
+    let out = capsa.run(&[
+        "run",
+        &probe,
+        "--allow-host",
+        "http://x.com/path",
+        "--",
+        "args",
+    ]);
+    assert_eq!(status(&out), 2);
+    assert!(stderr(&out).contains("x.com/path"), "{}", stderr(&out));
+}

@@ -331,6 +331,95 @@ pub mod kv {
     }
 }
 
+/// Outbound HTTP to the hosts granted to this call (`--allow-host`).
+///
+/// ```no_run
+/// let response = capsa_guest::http::fetch("GET", "https://api.example.com/items", &[], None)?;
+/// if response.status == 200 {
+///     println!("{}", response.text());
+/// }
+/// # Ok::<(), capsa_guest::HostError>(())
+/// ```
+pub mod http {
+    use std::collections::BTreeMap;
+
+    use serde_json::{Map, Value, json};
+
+    use crate::{HostError, call};
+
+    /// A response: status, headers (names lowercase, repeated ones joined with `, `), body.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Response {
+        /// The HTTP status.
+        pub status: u16,
+        /// The headers.
+        pub headers: BTreeMap<String, String>,
+        /// The body.
+        pub body: Vec<u8>,
+    }
+
+    impl Response {
+        /// The body as text (invalid UTF-8 replaced).
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+
+        /// The body parsed as JSON.
+        ///
+        /// # Errors
+        ///
+        /// When the body is not JSON.
+        pub fn json(&self) -> Result<Value, serde_json::Error> {
+            serde_json::from_slice(&self.body)
+        }
+    }
+
+    /// Sends `method` to `url` with `headers` and an optional body, following redirects the grant
+    /// allows.
+    ///
+    /// # Errors
+    ///
+    /// `capability_denied` (naming the host) for a host, address, port or method not granted;
+    /// `payload_too_large` for a body over the caps; `timeout` for a slow server; `host_error` for
+    /// network failures.
+    pub fn fetch(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, HostError> {
+        let headers: Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect();
+        let mut args = json!({ "method": method, "url": url, "headers": headers });
+        if let Some(body) = body {
+            args["body_base64"] = Value::from(crate::base64_encode(body));
+        }
+        let result = call("http.fetch", &args)?;
+        let status = result.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+        let headers = result
+            .get("headers")
+            .and_then(Value::as_object)
+            .map(|h| {
+                h.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = match (result.get("body"), result.get("body_base64")) {
+            (Some(Value::String(text)), _) => text.as_bytes().to_vec(),
+            (_, Some(Value::String(encoded))) => crate::base64_decode(encoded).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn base64_encode(bytes: &[u8]) -> String {

@@ -82,3 +82,117 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// A small real HTTP/1.1 server on a free loopback port, for the outbound-HTTP tests. It serves until
+/// the test process exits. Routes:
+///
+/// - `GET /hello` → 200 `hello`
+/// - `POST /echo` → 200 with the request body, and its method and headers in `x-*` response headers
+/// - `GET /redirect?to=URL` → 302 to `URL`
+/// - `GET /endless` → 200 with a body that never ends
+/// - `GET /hang` → reads the request and never answers
+/// - anything else → 404
+pub struct HttpServer {
+    port: u16,
+}
+
+impl HttpServer {
+    /// Starts the server in background threads.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub fn start() -> HttpServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || serve(stream));
+            }
+        });
+        HttpServer { port }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+fn serve(mut stream: std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or("").to_owned(),
+        parts.next().unwrap_or("").to_owned(),
+    );
+    let mut length = 0usize;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.trim_end().split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            headers.push(format!("{}={}", name.to_ascii_lowercase(), value.trim()));
+        }
+    }
+    let mut body = vec![0; length.min(16 << 20)];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let respond = |stream: &mut std::net::TcpStream, status: &str, extra: &str, body: &[u8]| {
+        let head = format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n",
+            body.len()
+        );
+        let _ = stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body));
+    };
+    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    match (method.as_str(), path) {
+        ("GET", "/hello") => respond(
+            &mut stream,
+            "200 OK",
+            "content-type: text/plain\r\n",
+            b"hello",
+        ),
+        ("POST", "/echo") => {
+            let extra = format!("x-method: {method}\r\nx-headers: {}\r\n", headers.join(";"));
+            respond(&mut stream, "200 OK", &extra, &body)
+        }
+        (_, "/redirect") => {
+            let to = query.strip_prefix("to=").unwrap_or("/hello");
+            respond(
+                &mut stream,
+                "302 Found",
+                &format!("location: {to}\r\n"),
+                b"",
+            )
+        }
+        ("GET", "/endless") => {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+            let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "z".repeat(16 * 1024));
+            while stream.write_all(chunk.as_bytes()).is_ok() {}
+        }
+        ("GET", "/hang") => std::thread::sleep(std::time::Duration::from_secs(120)),
+        _ => respond(&mut stream, "404 Not Found", "", b"not found"),
+    }
+}

@@ -46,6 +46,8 @@ pub(crate) struct HostCalls {
     max_calls: u64,
     max_egress: u64,
     pub(crate) calls: u64,
+    /// Calls per capped prefix (see `Grants::call_caps`), in the same order.
+    calls_by_cap: Vec<u64>,
     pub(crate) egress_bytes: u64,
     /// The first error a host call returned, and when: the outcome if the guest then fails.
     pub(crate) first_failure: Option<(std::time::Instant, ErrorCode, String)>,
@@ -80,6 +82,7 @@ impl HostCalls {
             max_calls,
             max_egress,
             calls: 0,
+            calls_by_cap: Vec::new(),
             egress_bytes: 0,
             first_failure: None,
         }
@@ -115,10 +118,22 @@ impl HostCalls {
                 ),
             )));
         }
+        let name = String::from_utf8_lossy(name).into_owned();
+        self.calls_by_cap.resize(self.grants.call_caps.len(), 0);
+        for (i, (prefix, max, what)) in self.grants.call_caps.iter().enumerate() {
+            if name.starts_with(prefix) {
+                self.calls_by_cap[i] += 1;
+                if self.calls_by_cap[i] > *max {
+                    return Err(wasmtime::Error::new(LimitExceeded::new(
+                        ErrorCode::HostCallLimitExceeded,
+                        format!("guest made more than {max} {what}"),
+                    )));
+                }
+            }
+        }
         let handle = self.next_handle;
         self.next_handle = self.next_handle.wrapping_add(1).max(1);
 
-        let name = String::from_utf8_lossy(name).into_owned();
         let pending = match (
             self.grants.resolve(&name),
             serde_json::from_slice::<Value>(args),

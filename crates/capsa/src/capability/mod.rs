@@ -6,7 +6,9 @@
 //! - **host functions**: named functions the embedding program registered ([`HostFunctions`]),
 //!   reached through capsa's host-call ABI (`docs/abi.md`);
 //! - **kv**: one namespace of a key-value store ([`kv::KvGrant`]), reached as the host functions
-//!   `kv.get`, `kv.set`, `kv.delete` and `kv.list`.
+//!   `kv.get`, `kv.set`, `kv.delete` and `kv.list`;
+//! - **http**: outbound HTTP to allowed hosts ([`http::HttpGrant`]), as the host function
+//!   `http.fetch`.
 //!
 //! Capabilities plug into the host-call ABI as named functions under a reserved prefix (`kv.`,
 //! `http.`); a host function registered under such a name is never reached.
@@ -34,8 +36,11 @@ pub struct Grants {
     pub(crate) env: Vec<(String, String)>,
     pub(crate) dirs: Vec<DirGrant>,
     pub(crate) host_functions: HostFunctions,
-    /// Functions of granted capabilities (`kv.*`); they win over host functions of the same name.
+    /// Functions of granted capabilities (`kv.*`, `http.*`); they win over host functions of the same
+    /// name.
     capabilities: HostFunctions,
+    /// Per-call caps on the calls of one capability: (name prefix, most calls, what they are).
+    pub(crate) call_caps: Vec<(&'static str, u64, &'static str)>,
 }
 
 impl Grants {
@@ -68,6 +73,16 @@ impl Grants {
     /// earlier one.
     pub fn kv(mut self, grant: kv::KvGrant) -> Self {
         self.capabilities = self.capabilities.merge(grant.functions());
+        self
+    }
+
+    /// Grants outbound HTTP to the hosts of an allowlist (see [`http::HttpGrant`]), as the host
+    /// function `http.fetch`. A later HTTP grant replaces an earlier one.
+    pub fn http(mut self, grant: http::HttpGrant) -> Self {
+        self.capabilities = self.capabilities.merge(grant.functions());
+        self.call_caps.retain(|(prefix, _, _)| *prefix != "http.");
+        self.call_caps
+            .push(("http.", grant.caps().max_fetches, "fetches"));
         self
     }
 

@@ -4,6 +4,7 @@ mod cache;
 mod capabilities;
 mod functions;
 mod http_allowlist;
+mod http_fetch;
 mod kv;
 mod limits;
 mod regression;

@@ -108,6 +108,18 @@ fn main() {
                 std::hint::spin_loop();
             }
         }
+        // Outbound HTTP: prints {"status", "body", "headers"} or fails with the error.
+        "fetch" => {
+            let body = args.get(4).map(|b| b.as_bytes());
+            match capsa_guest::http::fetch(arg(&args, 2), arg(&args, 3), &[("x-probe", "1")], body)
+            {
+                Ok(r) => println!(
+                    "{}",
+                    json!({"status": r.status, "body": r.text(), "headers": r.headers})
+                ),
+                Err(e) => fail(e),
+            }
+        }
         "log" => {
             capsa_guest::log(capsa_guest::Level::Info, arg(&args, 2));
             capsa_guest::log(capsa_guest::Level::Warn, "second line");

@@ -1,0 +1,341 @@
+//! `http.fetch`: outbound HTTP through the allowlist, with every hop and every address vetted.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::allowlist::{AllowList, Denied};
+use crate::capability::{HostError, HostFunctions};
+use crate::error::ErrorCode;
+
+/// Caps of outbound HTTP. Each holds inside the call's own deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpCaps {
+    /// Largest request body. By default 1 MiB. Over it: `payload_too_large`.
+    pub max_request_bytes: usize,
+    /// Largest response body read. By default 10 MiB. Over it: `payload_too_large`.
+    pub max_response_bytes: usize,
+    /// Fetches per call. By default 100. Over it: `host_call_limit_exceeded`, which ends the call.
+    pub max_fetches: u64,
+    /// Time to connect. By default 5 s. Over it: `timeout` for the guest to handle.
+    pub connect_timeout: Duration,
+    /// Time for a whole fetch, redirects and body included. By default 30 s. Over it: `timeout`.
+    pub total_timeout: Duration,
+    /// Redirects followed, each checked against the allowlist again. By default 5.
+    pub max_redirects: usize,
+}
+
+impl Default for HttpCaps {
+    fn default() -> Self {
+        HttpCaps {
+            max_request_bytes: 1 << 20,
+            max_response_bytes: 10 << 20,
+            max_fetches: 100,
+            connect_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(30),
+            max_redirects: 5,
+        }
+    }
+}
+
+/// A grant of outbound HTTP to the hosts of an [`AllowList`] (`--allow-host`).
+#[derive(Clone)]
+pub struct HttpGrant {
+    inner: Arc<GrantInner>,
+}
+
+struct GrantInner {
+    allow: Arc<AllowList>,
+    caps: HttpCaps,
+    client: reqwest::Client,
+}
+
+impl HttpGrant {
+    /// Grants HTTP to `allow` with the given caps. Build it once and reuse it: it holds the connection
+    /// pool and TLS configuration.
+    ///
+    /// # Errors
+    ///
+    /// `internal` when the HTTP client cannot be built.
+    pub fn new(allow: AllowList, caps: HttpCaps) -> crate::Result<Self> {
+        let allow = Arc::new(allow);
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| crate::Error::internal(format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            // Never through a proxy from the environment: it would see (and resolve) for us.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(VettingResolver {
+                allow: allow.clone(),
+            }))
+            .connect_timeout(caps.connect_timeout)
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| crate::Error::internal(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpGrant {
+            inner: Arc::new(GrantInner {
+                allow,
+                caps,
+                client,
+            }),
+        })
+    }
+
+    /// The caps this grant enforces.
+    pub fn caps(&self) -> HttpCaps {
+        self.inner.caps
+    }
+
+    /// The host function `http.fetch` over this grant.
+    pub(crate) fn functions(&self) -> HostFunctions {
+        let inner = self.inner.clone();
+        HostFunctions::new().asynchronous("http.fetch", move |args| {
+            let inner = inner.clone();
+            async move { inner.fetch(args).await }
+        })
+    }
+}
+
+/// Resolves names once, keeps only the addresses the allowlist accepts, and hands exactly those to
+/// the connector: what was vetted is what gets connected to.
+struct VettingResolver {
+    allow: Arc<AllowList>,
+}
+
+impl reqwest::dns::Resolve for VettingResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let vetted: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|addr| match allow.check_address(&host, addr.ip()) {
+                    Ok(()) => true,
+                    Err(denied) => {
+                        refused.get_or_insert(denied);
+                        false
+                    }
+                })
+                .collect();
+            if vetted.is_empty() {
+                let denied =
+                    refused.unwrap_or_else(|| Denied(format!("host `{host}` has no address")));
+                return Err(Box::new(denied) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(vetted.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+impl GrantInner {
+    async fn fetch(&self, args: Value) -> crate::HostResult {
+        let request = Request::parse(&args, &self.caps)?;
+        match tokio::time::timeout(self.caps.total_timeout, self.send(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(HostError {
+                code: ErrorCode::Timeout,
+                message: format!("fetch took longer than {:?}", self.caps.total_timeout),
+            }),
+        }
+    }
+
+    async fn send(&self, mut request: Request) -> crate::HostResult {
+        let mut url = request.url.clone();
+        for hop in 0..=self.caps.max_redirects {
+            self.allow
+                .check_url(request.method.as_str(), &url)
+                .map_err(|d| HostError::denied(d.0))?;
+            let mut builder = self.client.request(request.method.clone(), url.clone());
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value);
+            }
+            if let Some(body) = &request.body {
+                builder = builder.body(body.clone());
+            }
+            let response = builder.send().await.map_err(|e| send_error(&url, e))?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned);
+            if status.is_redirection()
+                && hop < self.caps.max_redirects
+                && let Some(location) = location
+            {
+                url = url
+                    .join(&location)
+                    .map_err(|e| HostError::new(format!("invalid redirect `{location}`: {e}")))?;
+                // 303, and 301/302 after anything but GET/HEAD, continue as a body-less GET.
+                let keeps_method = matches!(status.as_u16(), 307 | 308)
+                    || matches!(request.method, reqwest::Method::GET | reqwest::Method::HEAD);
+                if !keeps_method {
+                    request.method = reqwest::Method::GET;
+                    request.body = None;
+                }
+                continue;
+            }
+            return self.read(response).await;
+        }
+        Err(HostError::new(format!(
+            "more than {} redirects",
+            self.caps.max_redirects
+        )))
+    }
+
+    async fn read(&self, mut response: reqwest::Response) -> crate::HostResult {
+        let status = response.status().as_u16();
+        let mut headers = BTreeMap::<String, String>::new();
+        for (name, value) in response.headers() {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| HostError::new(format!("reading the response: {e}")))?
+        {
+            if body.len() + chunk.len() > self.caps.max_response_bytes {
+                return Err(HostError {
+                    code: ErrorCode::PayloadTooLarge,
+                    message: format!(
+                        "response body is larger than {} bytes",
+                        self.caps.max_response_bytes
+                    ),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = match String::from_utf8(body) {
+            Ok(text) => json!({ "body": text }),
+            Err(e) => {
+                json!({ "body_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes()) })
+            }
+        };
+        let mut result = json!({ "status": status, "headers": headers });
+        if let (Value::Object(result), Value::Object(body)) = (&mut result, body) {
+            result.extend(body);
+        }
+        Ok(result)
+    }
+}
+
+fn send_error(url: &url::Url, e: reqwest::Error) -> HostError {
+    // A refusal by the vetting resolver arrives wrapped in the connect error.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if let Some(denied) = err.downcast_ref::<Denied>() {
+            return HostError::denied(denied.0.clone());
+        }
+        source = err.source();
+    }
+    let host = url.host_str().unwrap_or("?");
+    if e.is_timeout() {
+        return HostError {
+            code: ErrorCode::Timeout,
+            message: format!("connecting to `{host}` timed out"),
+        };
+    }
+    HostError::new(format!("fetch from `{host}` failed: {e}"))
+}
+
+/// A guest's fetch request, checked.
+struct Request {
+    method: reqwest::Method,
+    url: url::Url,
+    headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Request {
+    fn parse(args: &Value, caps: &HttpCaps) -> Result<Request, HostError> {
+        let url = args
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| HostError::invalid_input("`url` must be a string"))?;
+        let url = url::Url::parse(url)
+            .map_err(|e| HostError::denied(format!("invalid URL `{url}`: {e}")))?;
+        let method = args.get("method").and_then(Value::as_str).unwrap_or("GET");
+        let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| HostError::invalid_input(format!("invalid method `{method}`")))?;
+        let mut headers = Vec::new();
+        if let Some(map) = args.get("headers").and_then(Value::as_object) {
+            for (name, value) in map {
+                let lower = name.to_ascii_lowercase();
+                // The host and framing come from the URL and the body, never from the guest.
+                if ["host", "content-length", "transfer-encoding", "connection"]
+                    .contains(&lower.as_str())
+                {
+                    return Err(HostError::invalid_input(format!(
+                        "header `{name}` may not be set"
+                    )));
+                }
+                let value = value.as_str().ok_or_else(|| {
+                    HostError::invalid_input(format!("header `{name}` must be a string"))
+                })?;
+                let name =
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                        HostError::invalid_input(format!("invalid header name `{name}`"))
+                    })?;
+                let value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                    HostError::invalid_input(format!("invalid value for header `{name}`"))
+                })?;
+                headers.push((name, value));
+            }
+        }
+        let body = match (args.get("body"), args.get("body_base64")) {
+            (None | Some(Value::Null), None | Some(Value::Null)) => None,
+            (Some(Value::String(text)), None) => Some(text.as_bytes().to_vec()),
+            (None, Some(Value::String(encoded))) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map_err(|e| {
+                        HostError::invalid_input(format!("`body_base64` is not base64: {e}"))
+                    })?,
+            ),
+            _ => {
+                return Err(HostError::invalid_input(
+                    "give at most one of `body` and `body_base64`",
+                ));
+            }
+        };
+        if let Some(body) = &body
+            && body.len() > caps.max_request_bytes
+        {
+            return Err(HostError {
+                code: ErrorCode::PayloadTooLarge,
+                message: format!(
+                    "request body is larger than {} bytes",
+                    caps.max_request_bytes
+                ),
+            });
+        }
+        Ok(Request {
+            method,
+            url,
+            headers,
+            body,
+        })
+    }
+}
