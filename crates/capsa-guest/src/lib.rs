@@ -221,16 +221,14 @@ pub mod kv {
     /// `capability_denied` without a KV grant; `invalid_input` for a bad key; `host_error` when the
     /// store fails.
     pub fn get(key: &str) -> Result<Option<String>, HostError> {
-        match call("kv.get", &json!({ "key": key }))? {
-            Value::Null => Ok(None),
-            value => match value.get("value").and_then(Value::as_str) {
-                Some(text) => Ok(Some(text.to_owned())),
-                None => Err(HostError {
+        get_bytes(key)?
+            .map(|bytes| {
+                String::from_utf8(bytes).map_err(|_| HostError {
                     code: "invalid_input".into(),
                     message: format!("the value of `{key}` is not UTF-8 text: use get_bytes"),
-                }),
-            },
-        }
+                })
+            })
+            .transpose()
     }
 
     /// The value of `key` as bytes, or `None` when it is missing or expired.

@@ -9,12 +9,15 @@ use tokio::sync::OnceCell;
 
 /// A key-value store on a Redis server, shared by every capsa process that uses it.
 ///
-/// Layout, per namespace `ns` (the braces make both keys of a namespace one Redis cluster slot):
+/// Layout, per namespace `ns` (the braces put all keys of a namespace in one Redis cluster slot):
 /// - `capsa:kv:{ns}:v:<key>`: the value, with Redis's own expiry for TTLs;
-/// - `capsa:kv:{ns}:keys`: a sorted set of the keys, for prefix listing in byte order.
+/// - `capsa:kv:{ns}:keys`: a sorted set of the keys, for prefix listing in byte order;
+/// - `capsa:kv:{ns}:exp`: the keys that have a TTL, scored by expiry time (ms, server clock).
 ///
-/// `set` runs as one Lua script, so the entry cap holds across processes. Keys whose value expired
-/// are dropped from the index when a listing meets them or the namespace reaches its cap.
+/// `set` runs as one Lua script, so the entry cap holds across processes. It first drops the keys
+/// whose time is up from the index, touching only those, so a full namespace costs little. A listing
+/// drops index entries whose value is gone, re-checking inside a script so a key set again meanwhile
+/// is kept.
 pub struct RedisKv {
     client: redis::Client,
     conn: OnceCell<ConnectionManager>,
@@ -22,21 +25,38 @@ pub struct RedisKv {
 
 /// Sets a value if the key exists or the namespace has room; 1 when stored, 0 when full.
 const SET_SCRIPT: &str = r"
-local vkey, index = KEYS[1], KEYS[2]
-local value, ttl, max, member, vprefix = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local vkey, index, expiry = KEYS[1], KEYS[2], KEYS[3]
+local value, ttl, max, member = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now)) do
+  redis.call('ZREM', index, m)
+  redis.call('ZREM', expiry, m)
+end
 if redis.call('EXISTS', vkey) == 0 and redis.call('ZCARD', index) >= max then
-  for _, m in ipairs(redis.call('ZRANGE', index, 0, -1)) do
-    if redis.call('EXISTS', vprefix .. m) == 0 then redis.call('ZREM', index, m) end
-  end
-  if redis.call('ZCARD', index) >= max then return 0 end
+  return 0
 end
 if ttl > 0 then
   redis.call('SET', vkey, value, 'PX', ttl)
+  redis.call('ZADD', expiry, now + ttl, member)
 else
   redis.call('SET', vkey, value)
+  redis.call('ZREM', expiry, member)
 end
 redis.call('ZADD', index, 0, member)
 return 1
+";
+
+/// Drops the listed keys from the index if their value is gone, checked here and now.
+const PRUNE_SCRIPT: &str = r"
+local index, expiry, vprefix = KEYS[1], KEYS[2], ARGV[1]
+for i = 2, #ARGV do
+  if redis.call('EXISTS', vprefix .. ARGV[i]) == 0 then
+    redis.call('ZREM', index, ARGV[i])
+    redis.call('ZREM', expiry, ARGV[i])
+  end
+end
+return 0
 ";
 
 impl RedisKv {
@@ -82,6 +102,10 @@ fn index_key(namespace: &str) -> String {
     format!("capsa:kv:{{{namespace}}}:keys")
 }
 
+fn expiry_key(namespace: &str) -> String {
+    format!("capsa:kv:{{{namespace}}}:exp")
+}
+
 #[async_trait::async_trait]
 impl KvBackend for RedisKv {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
@@ -105,11 +129,11 @@ impl KvBackend for RedisKv {
         let stored: i64 = redis::Script::new(SET_SCRIPT)
             .key(format!("{prefix}{key}"))
             .key(index_key(namespace))
+            .key(expiry_key(namespace))
             .arg(value)
             .arg(ttl_ms)
             .arg(max_entries)
             .arg(key)
-            .arg(&prefix)
             .invoke_async(&mut conn)
             .await
             .map_err(redis_error)?;
@@ -121,10 +145,11 @@ impl KvBackend for RedisKv {
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
         let mut conn = self.conn().await?;
-        let (deleted, _): (i64, i64) = redis::pipe()
+        let (deleted, _, _): (i64, i64, i64) = redis::pipe()
             .atomic()
             .del(format!("{}{key}", value_prefix(namespace)))
             .zrem(index_key(namespace), key)
+            .zrem(expiry_key(namespace), key)
             .query_async(&mut conn)
             .await
             .map_err(redis_error)?;
@@ -182,7 +207,14 @@ impl KvBackend for RedisKv {
                 }
             }
             if !stale.is_empty() {
-                let _: i64 = conn.zrem(&index, stale).await.map_err(redis_error)?;
+                let _: i64 = redis::Script::new(PRUNE_SCRIPT)
+                    .key(&index)
+                    .key(expiry_key(namespace))
+                    .arg(&values)
+                    .arg(stale)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(redis_error)?;
             }
             if live.len() >= limit || fetched < wanted {
                 break;

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 /// A key-value store in one SQLite file.
 ///
 /// The database runs in WAL mode with `synchronous = FULL`: once `set` returns, the value is on disk.
-/// Expired values are invisible at once and removed when their namespace reaches its entry cap.
+/// Expired values are invisible at once and deleted by the next `set` in their namespace.
 /// Operations run on tokio's blocking pool, one at a time per store.
 pub struct SqliteKv {
     conn: Arc<Mutex<Connection>>,
@@ -39,7 +39,8 @@ impl SqliteKv {
                  value BLOB NOT NULL,
                  expires_at INTEGER,
                  PRIMARY KEY (ns, key)
-             ) WITHOUT ROWID;",
+             ) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS kv_expiry ON kv (ns, expires_at) WHERE expires_at IS NOT NULL;",
         )
         .map_err(fail)?;
         Ok(SqliteKv {
@@ -101,25 +102,20 @@ impl KvBackend for SqliteKv {
                 let now = now_ms();
                 let expires_at = ttl.map(|ttl| now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Expired rows go on every write, so the file never holds more than the live data
+                // plus what expired since the namespace's last write.
+                tx.execute(
+                    "DELETE FROM kv WHERE ns = ?1 AND expires_at IS NOT NULL AND expires_at <= ?2",
+                    params![ns, now],
+                )?;
                 let exists: i64 = tx.query_row(
-                    &format!("SELECT COUNT(*) FROM kv WHERE ns = :ns AND key = :key AND {LIVE}"),
-                    rusqlite::named_params! {":ns": ns, ":key": key, ":now": now},
+                    "SELECT COUNT(*) FROM kv WHERE ns = ?1 AND key = ?2",
+                    params![ns, key],
                     |row| row.get(0),
                 )?;
-                let count = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<u64> {
-                    tx.query_row(
-                        &format!("SELECT COUNT(*) FROM kv WHERE ns = :ns AND {LIVE}"),
-                        rusqlite::named_params! {":ns": ns, ":now": now},
-                        |row| row.get::<_, i64>(0),
-                    )
-                    .map(|n| n as u64)
-                };
-                if exists == 0 && count(&tx)? >= max_entries {
-                    // Expired entries still take rows: drop them, then count again.
-                    tx.execute(
-                        "DELETE FROM kv WHERE ns = ?1 AND expires_at IS NOT NULL AND expires_at <= ?2",
-                        params![ns, now],
-                    )?;
+                let count: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM kv WHERE ns = ?1", params![ns], |row| row.get(0))?;
+                if exists == 0 && count as u64 >= max_entries {
                     tx.commit()?;
                     return Ok(true);
                 }

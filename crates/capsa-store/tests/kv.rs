@@ -17,6 +17,7 @@ async fn behaviour_suite(backend: Arc<dyn KvBackend>) {
     listing(&*backend).await;
     entry_cap(&*backend).await;
     entry_cap_is_atomic(backend.clone()).await;
+    a_full_namespace_of_expired_keys_takes_new_ones(&*backend).await;
 }
 
 async fn basic_operations(kv: &dyn KvBackend) {
@@ -167,6 +168,56 @@ async fn sqlite_backend() {
     let reopened = SqliteKv::open(&path).unwrap();
     assert_eq!(reopened.get("basic", "k").await.unwrap(), None);
     assert_eq!(reopened.list("list", "b", None, 10).await.unwrap(), ["b1"]);
+}
+
+#[tokio::test]
+async fn sqlite_deletes_expired_rows_on_the_next_write() {
+    // Expired rows used to stay in the file until the namespace filled up.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let kv = SqliteKv::open(&path).unwrap();
+    for i in 0..20 {
+        kv.set(
+            "ns",
+            &format!("old{i}"),
+            &[7; 1000],
+            Some(Duration::from_millis(30)),
+            100,
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    kv.set("ns", "new", b"v", None, 100).await.unwrap();
+    let rows: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM kv", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+}
+
+async fn a_full_namespace_of_expired_keys_takes_new_ones(kv: &dyn KvBackend) {
+    for i in 0..3 {
+        kv.set(
+            "refill",
+            &format!("old{i}"),
+            b"v",
+            Some(Duration::from_millis(30)),
+            3,
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for i in 0..3 {
+        kv.set("refill", &format!("new{i}"), b"v", None, 3)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        kv.list("refill", "", None, 10).await.unwrap(),
+        ["new0", "new1", "new2"]
+    );
 }
 
 #[test]

@@ -87,7 +87,7 @@ impl Drop for RedisServer {
 /// the test process exits. Routes:
 ///
 /// - `GET /hello` → 200 `hello`
-/// - `POST /echo` → 200 with the request body, and its method and headers in `x-*` response headers
+/// - `/echo` → 200 with the request body, and its method and headers in `x-*` response headers
 /// - `GET /redirect?to=URL` → 302 to `URL`
 /// - `GET /endless` → 200 with a body that never ends
 /// - `GET /hang` → reads the request and never answers
@@ -174,7 +174,7 @@ fn serve(mut stream: std::net::TcpStream) {
             "content-type: text/plain\r\n",
             b"hello",
         ),
-        ("POST", "/echo") => {
+        (_, "/echo") => {
             let extra = format!("x-method: {method}\r\nx-headers: {}\r\n", headers.join(";"));
             respond(&mut stream, "200 OK", &extra, &body)
         }

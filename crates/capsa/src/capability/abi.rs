@@ -35,7 +35,11 @@ pub(crate) const MAX_NAME_BYTES: usize = 256;
 
 /// Host calls a sandbox may have started and not yet read. Bounds the host memory and threads one
 /// guest can tie up.
-pub(crate) const MAX_PENDING: usize = 64;
+pub(crate) const MAX_PENDING: usize = 32;
+
+/// Bytes of finished, unread results a sandbox may hold on the host (they live outside its memory
+/// limit until the guest reads them).
+pub(crate) const MAX_UNREAD_BYTES: usize = 64 << 20;
 
 /// The host-call state of one sandbox.
 pub(crate) struct HostCalls {
@@ -46,6 +50,8 @@ pub(crate) struct HostCalls {
     max_calls: u64,
     max_egress: u64,
     pub(crate) calls: u64,
+    /// Bytes of finished results not yet read.
+    unread_bytes: usize,
     /// Calls per capped prefix (see `Grants::call_caps`), in the same order.
     calls_by_cap: Vec<u64>,
     pub(crate) egress_bytes: u64,
@@ -82,6 +88,7 @@ impl HostCalls {
             max_calls,
             max_egress,
             calls: 0,
+            unread_bytes: 0,
             calls_by_cap: Vec::new(),
             egress_bytes: 0,
             first_failure: None,
@@ -158,6 +165,9 @@ impl HostCalls {
                 }
             }
         };
+        if let Pending::Ready { bytes, .. } = &pending {
+            self.unread_bytes += bytes.len();
+        }
         self.pending.insert(handle, pending);
         Ok(handle)
     }
@@ -233,6 +243,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Resu
                     .remove(&handle)
                     .ok_or_else(|| trap("call_wait", "unknown handle"))?;
                 let mut pending = pending;
+                let was_ready = matches!(pending, Pending::Ready { .. });
                 if let Pending::Running { name, task } = &mut pending {
                     let result = (&mut task.0).await.unwrap_or_else(|e| {
                         Err(HostError::new(if e.is_panic() {
@@ -245,10 +256,24 @@ pub(crate) fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Resu
                     pending = caller.data_mut().host.finish(&name, result);
                 }
                 let (status, len) = match &pending {
-                    Pending::Ready { status, bytes } => (*status, bytes.len() as u32),
+                    Pending::Ready { status, bytes } => (*status, bytes.len()),
                     Pending::Running { .. } => (STATUS_ERROR, 0),
                 };
-                caller.data_mut().host.pending.insert(handle, pending);
+                let host = &mut caller.data_mut().host;
+                if !was_ready {
+                    host.unread_bytes += len;
+                    if host.unread_bytes > MAX_UNREAD_BYTES {
+                        return Err(wasmtime::Error::new(LimitExceeded::new(
+                            ErrorCode::HostCallLimitExceeded,
+                            format!(
+                                "results of host calls not yet read exceed {}",
+                                crate::ByteSize(MAX_UNREAD_BYTES as u64).approx()
+                            ),
+                        )));
+                    }
+                }
+                host.pending.insert(handle, pending);
+                let len = len as u32;
                 let memory = memory(&mut caller, "call_wait")?;
                 memory
                     .data_mut(&mut caller)
@@ -271,7 +296,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Resu
             let memory = memory(&mut caller, "call_read")?;
             let (data, state) = memory.data_and_store_mut(&mut caller);
             let bytes = match state.host.pending.remove(&handle) {
-                Some(Pending::Ready { bytes, .. }) => bytes,
+                Some(Pending::Ready { bytes, .. }) => {
+                    state.host.unread_bytes = state.host.unread_bytes.saturating_sub(bytes.len());
+                    bytes
+                }
                 Some(running) => {
                     state.host.pending.insert(handle, running);
                     return Err(trap("call_read", "handle read before `call_wait`"));

@@ -18,7 +18,7 @@ type AsyncFn = dyn Fn(Value) -> Pin<Box<dyn Future<Output = HostResult> + Send>>
 
 #[derive(Clone)]
 pub(crate) enum Handler {
-    /// Runs on the runtime's blocking thread pool, off the guest's thread; a sandbox has at most 64
+    /// Runs on the runtime's blocking thread pool, off the guest's thread; a sandbox has at most 32
     /// calls in flight.
     Sync(Arc<SyncFn>),
     /// Runs as a task on the host runtime; several may be in flight for one guest.

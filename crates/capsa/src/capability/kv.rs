@@ -175,9 +175,9 @@ impl KvGrant {
             .get(&self.namespace, key)
             .await
             .map_err(backend_error)?;
-        Ok(value.map_or(Value::Null, |bytes| match String::from_utf8(bytes) {
-            Ok(text) => json!({ "value": text }),
-            Err(e) => json!({ "value_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes()) }),
+        Ok(value.map_or(Value::Null, |bytes| {
+            let (key, value) = crate::capability::text_or_base64("value", bytes);
+            json!({ key: value })
         }))
     }
 

@@ -95,6 +95,29 @@ impl Grants {
     }
 }
 
+/// Bytes for the guest as JSON: `(field, text)` for UTF-8 text without control characters (other
+/// than tab and line breaks), otherwise `("{field}_base64", …)`. Escaping control characters in JSON
+/// would cost six bytes each; base64 costs 4/3.
+pub(crate) fn text_or_base64(field: &str, bytes: Vec<u8>) -> (String, serde_json::Value) {
+    use base64::Engine as _;
+    let base64 = |bytes: &[u8]| {
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into()
+    };
+    match String::from_utf8(bytes) {
+        Ok(text)
+            if !text
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) =>
+        {
+            (field.to_owned(), serde_json::Value::String(text))
+        }
+        Ok(text) => (format!("{field}_base64"), base64(text.as_bytes())),
+        Err(e) => (format!("{field}_base64"), base64(e.as_bytes())),
+    }
+}
+
 /// Name prefixes that belong to capsa's capabilities; custom host functions cannot use them.
 const RESERVED_PREFIXES: [&str; 2] = ["kv.", "http."];
 

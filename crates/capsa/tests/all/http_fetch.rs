@@ -121,9 +121,10 @@ fn a_granted_name_that_resolves_to_loopback_is_refused_unless_the_range_is_grant
     let message = assert_code(&receipt, ErrorCode::CapabilityDenied);
     assert!(message.contains("loopback"), "{message}");
 
+    // The range must allow the request's port as well.
     let mut with_range = by_name.clone();
-    with_range.push("127.0.0.0/8".to_owned());
-    with_range.push("[::1]".to_owned());
+    with_range.push(format!("127.0.0.0/8:{port}"));
+    with_range.push(format!("[::1]:{port}"));
     let receipt = fetch(
         grant(&with_range, HttpCaps::default()),
         quick(),
@@ -220,4 +221,73 @@ fn methods_and_headers_are_checked() {
         &["POST", &server().url("/echo"), "x"],
     );
     assert_code(&receipt, ErrorCode::CapabilityDenied);
+}
+
+#[test]
+fn a_granted_range_does_not_open_other_ports_through_a_name() {
+    // An address range granted for one port used to let any name entry reach that address on any
+    // port.
+    let port = server().port();
+    let entries = vec!["127.0.0.1:1".to_owned(), format!("localhost:{port}")];
+    let url = format!("http://localhost:{port}/hello");
+    let receipt = fetch(
+        grant(&entries, HttpCaps::default()),
+        quick(),
+        &["GET", &url],
+    );
+    assert_code(&receipt, ErrorCode::CapabilityDenied);
+}
+
+#[test]
+fn a_redirect_loop_ends_with_host_error() {
+    // The last redirect used to be returned as the response.
+    let mut url = server().url("/hello");
+    for _ in 0..7 {
+        url = server().url(&format!("/redirect?to={url}"));
+    }
+    let receipt = fetch(
+        grant(&loopback(), HttpCaps::default()),
+        quick(),
+        &["GET", &url],
+    );
+    let message = assert_code(&receipt, ErrorCode::HostError);
+    assert!(message.contains("redirects"), "{message}");
+}
+
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let other = HttpServer::start();
+    let entries = vec![loopback()[0].clone(), format!("127.0.0.1:{}", other.port())];
+    let grants = grant(&entries, HttpCaps::default());
+    // Same origin: kept.
+    let same = server().url(&format!("/redirect?to={}", server().url("/echo")));
+    let receipt = fetch(grants.clone(), quick(), &["GET-AUTH", &same]);
+    assert!(
+        json(&receipt)["headers"]["x-headers"]
+            .as_str()
+            .unwrap()
+            .contains("authorization=")
+    );
+    // Another origin: dropped.
+    let cross = server().url(&format!("/redirect?to={}", other.url("/echo")));
+    let receipt = fetch(grants, quick(), &["GET-AUTH", &cross]);
+    let seen = json(&receipt)["headers"]["x-headers"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !seen.contains("authorization=") && seen.contains("x-probe=1"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn binary_bodies_arrive_intact() {
+    let body = "bytes \u{1}\u{2}\u{7f} and text";
+    let receipt = fetch(
+        grant(&loopback(), HttpCaps::default()),
+        quick(),
+        &["POST", &server().url("/echo"), body],
+    );
+    assert_eq!(json(&receipt)["body"], body);
 }

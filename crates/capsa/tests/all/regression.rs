@@ -71,7 +71,7 @@ fn unread_host_calls_are_capped() {
     let receipt = run_wat(engine(), &call_start_wat(4, 1000), quick());
     let message = assert_code(&receipt, ErrorCode::HostCallLimitExceeded);
     assert!(message.contains("not read"), "{message}");
-    assert_eq!(receipt.stats.host_calls, 64);
+    assert_eq!(receipt.stats.host_calls, 32);
 }
 
 #[test]
@@ -210,4 +210,39 @@ fn the_first_cause_wins_between_a_host_failure_and_a_refused_growth() {
           unreachable))"#;
     let receipt = run_wat(engine(), wat, quick());
     assert_code(&receipt, ErrorCode::CapabilityDenied);
+}
+
+#[test]
+fn unread_host_call_results_are_capped_in_bytes() {
+    // Results wait on the host, outside the sandbox's memory limit, until the guest reads them: a
+    // guest that waits on many large results and reads none used to hold gigabytes of host memory.
+    let big =
+        capsa::HostFunctions::new().sync("big", |_| Ok(serde_json::json!("x".repeat(3 << 20))));
+    let wat = r#"(module
+        (import "capsa" "call_start" (func $start (param i32 i32 i32 i32) (result i32)))
+        (import "capsa" "call_wait" (func $wait (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "big")
+        (data (i32.const 16) "null")
+        (func (export "_start") (local $i i32)
+          (loop $start_all
+            (drop (call $start (i32.const 0) (i32.const 3) (i32.const 16) (i32.const 4)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $start_all (i32.lt_u (local.get $i) (i32.const 30))))
+          (local.set $i (i32.const 1))
+          (loop $wait_all
+            (drop (call $wait (local.get $i) (i32.const 64)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $wait_all (i32.le_u (local.get $i) (i32.const 30))))))"#;
+    let receipt = engine()
+        .load(wat.as_bytes())
+        .unwrap()
+        .run(
+            Call::new()
+                .limits(quick())
+                .grants(Grants::new().host_functions(big)),
+        )
+        .unwrap();
+    let message = assert_code(&receipt, ErrorCode::HostCallLimitExceeded);
+    assert!(message.contains("not yet read"), "{message}");
 }

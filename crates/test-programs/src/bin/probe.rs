@@ -111,8 +111,15 @@ fn main() {
         // Outbound HTTP: prints {"status", "body", "headers"} or fails with the error.
         "fetch" => {
             let body = args.get(4).map(|b| b.as_bytes());
-            match capsa_guest::http::fetch(arg(&args, 2), arg(&args, 3), &[("x-probe", "1")], body)
-            {
+            // `GET-AUTH` is a GET that also sends credentials.
+            let (method, headers): (&str, &[(&str, &str)]) = match arg(&args, 2) {
+                "GET-AUTH" => (
+                    "GET",
+                    &[("x-probe", "1"), ("authorization", "Bearer SECRET")],
+                ),
+                method => (method, &[("x-probe", "1")]),
+            };
+            match capsa_guest::http::fetch(method, arg(&args, 3), headers, body) {
                 Ok(r) => println!(
                     "{}",
                     json!({"status": r.status, "body": r.text(), "headers": r.headers})

@@ -125,9 +125,12 @@ impl FromStr for HostPattern {
     }
 }
 
+/// `ADDR/BITS`, optionally followed by `:PORT`.
 fn is_cidr(s: &str) -> bool {
-    s.split_once('/')
-        .is_some_and(|(_, bits)| bits.bytes().all(|b| b.is_ascii_digit()) && !bits.is_empty())
+    s.split_once('/').is_some_and(|(_, rest)| {
+        let bits = rest.split(':').next().unwrap_or("");
+        !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 fn parse_host(host: &str) -> Option<HostMatch> {
@@ -198,6 +201,28 @@ pub struct Target {
     pub host: Host<String>,
     /// The port, explicit or the scheme's default.
     pub port: u16,
+    /// `http` or `https`.
+    pub scheme: String,
+}
+
+/// What an allowlist entry is matched against besides the host.
+struct Request<'a> {
+    scheme: &'a str,
+    port: u16,
+    method: &'a str,
+}
+
+impl Request<'_> {
+    fn matches(&self, p: &HostPattern) -> bool {
+        p.scheme.as_deref().is_none_or(|s| s == self.scheme)
+            && p.port
+                .map_or(Some(self.port) == default_port(self.scheme), |p| {
+                    p == self.port
+                })
+            && p.methods
+                .as_ref()
+                .is_none_or(|m| m.iter().any(|m| m == self.method))
+    }
 }
 
 /// The hosts a call may reach over HTTP. Empty: nothing.
@@ -253,11 +278,13 @@ impl AllowList {
             return Err(Denied(format!("URL `{url}` has no port")));
         };
         let method = method.to_ascii_uppercase();
+        let request = Request {
+            scheme,
+            port,
+            method: &method,
+        };
         let allowed = self.patterns.iter().any(|p| {
-            p.scheme.as_deref().is_none_or(|s| s == scheme)
-                && p.port
-                    .map_or(Some(port) == default_port(scheme), |p| p == port)
-                && p.methods.as_ref().is_none_or(|m| m.contains(&method))
+            request.matches(p)
                 && match (&p.host, &host) {
                     (HostMatch::Name(name), Host::Domain(d)) => name == d,
                     (HostMatch::Below(domain), Host::Domain(d)) => {
@@ -280,23 +307,50 @@ impl AllowList {
             )));
         }
         match host {
-            Host::Ipv4(ip) => self.check_address(&host.to_string(), IpAddr::V4(ip))?,
-            Host::Ipv6(ip) => self.check_address(&host.to_string(), IpAddr::V6(ip))?,
+            Host::Ipv4(ip) => self.vet(&host.to_string(), IpAddr::V4(ip), Some(&request))?,
+            Host::Ipv6(ip) => self.vet(&host.to_string(), IpAddr::V6(ip), Some(&request))?,
             Host::Domain(_) => {}
         }
-        Ok(Target { host, port })
+        Ok(Target {
+            host,
+            port,
+            scheme: scheme.to_owned(),
+        })
     }
 
-    /// Checks an address a granted name resolved to (or an address host). Special addresses pass only
-    /// inside a granted address range.
+    /// Checks an address that `target`'s name resolved to, for a request with `method`: public
+    /// addresses pass; special ones only inside a granted address range whose scheme, port and
+    /// methods also allow this request.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied`] naming the host, the address and its class.
+    pub fn check_resolved(&self, target: &Target, method: &str, ip: IpAddr) -> Result<(), Denied> {
+        let method = method.to_ascii_uppercase();
+        let request = Request {
+            scheme: &target.scheme,
+            port: target.port,
+            method: &method,
+        };
+        self.vet(&target.host.to_string(), ip, Some(&request))
+    }
+
+    /// Checks an address a name resolved to, without knowing the request: special addresses pass only
+    /// inside a granted address range (of any port). Prefer [`AllowList::check_resolved`].
     ///
     /// # Errors
     ///
     /// [`Denied`] naming the host, the address and its class.
     pub fn check_address(&self, host: &str, ip: IpAddr) -> Result<(), Denied> {
+        self.vet(host, ip, None)
+    }
+
+    /// Special addresses pass only inside a granted range, which must also allow `request` when known.
+    fn vet(&self, host: &str, ip: IpAddr, request: Option<&Request<'_>>) -> Result<(), Denied> {
         let class = classify(ip);
-        if class == AddressClass::Public || self.patterns.iter().any(|p| p.host.range_contains(ip))
-        {
+        let granted =
+            |p: &HostPattern| p.host.range_contains(ip) && request.is_none_or(|r| r.matches(p));
+        if class == AddressClass::Public || self.patterns.iter().any(granted) {
             return Ok(());
         }
         Err(Denied(format!(

@@ -8,7 +8,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::allowlist::{AllowList, Denied};
+use url::Host;
+
+use super::allowlist::{AllowList, Denied, Target};
 use crate::capability::{HostError, HostFunctions};
 use crate::error::ErrorCode;
 
@@ -17,7 +19,7 @@ use crate::error::ErrorCode;
 pub struct HttpCaps {
     /// Largest request body. By default 1 MiB. Over it: `payload_too_large`.
     pub max_request_bytes: usize,
-    /// Largest response body read. By default 10 MiB. Over it: `payload_too_large`.
+    /// Largest response body read. By default 4 MiB. Over it: `payload_too_large`.
     pub max_response_bytes: usize,
     /// Fetches per call. By default 100. Over it: `host_call_limit_exceeded`, which ends the call.
     pub max_fetches: u64,
@@ -33,7 +35,7 @@ impl Default for HttpCaps {
     fn default() -> Self {
         HttpCaps {
             max_request_bytes: 1 << 20,
-            max_response_bytes: 10 << 20,
+            max_response_bytes: 4 << 20,
             max_fetches: 100,
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(30),
@@ -51,16 +53,16 @@ pub struct HttpGrant {
 struct GrantInner {
     allow: Arc<AllowList>,
     caps: HttpCaps,
-    client: reqwest::Client,
+    tls: rustls::ClientConfig,
 }
 
 impl HttpGrant {
-    /// Grants HTTP to `allow` with the given caps. Build it once and reuse it: it holds the connection
-    /// pool and TLS configuration.
+    /// Grants HTTP to `allow` with the given caps. Build it once and reuse it: it holds the TLS
+    /// configuration.
     ///
     /// # Errors
     ///
-    /// `internal` when the HTTP client cannot be built.
+    /// `internal` when the TLS configuration cannot be built.
     pub fn new(allow: AllowList, caps: HttpCaps) -> crate::Result<Self> {
         let allow = Arc::new(allow);
         let mut roots = rustls::RootCertStore::empty();
@@ -72,23 +74,8 @@ impl HttpGrant {
         .map_err(|e| crate::Error::internal(format!("TLS configuration: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            // Never through a proxy from the environment: it would see (and resolve) for us.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(VettingResolver {
-                allow: allow.clone(),
-            }))
-            .connect_timeout(caps.connect_timeout)
-            .tls_backend_preconfigured(tls)
-            .build()
-            .map_err(|e| crate::Error::internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpGrant {
-            inner: Arc::new(GrantInner {
-                allow,
-                caps,
-                client,
-            }),
+            inner: Arc::new(GrantInner { allow, caps, tls }),
         })
     }
 
@@ -107,8 +94,11 @@ impl HttpGrant {
     }
 }
 
-/// Resolves names once, keeps only the addresses the allowlist accepts, and hands exactly those to
-/// the connector: what was vetted is what gets connected to.
+/// Headers that carry credentials: dropped when a redirect leaves the origin they were sent to.
+const SENSITIVE_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// A second line of defence behind the per-hop pinning: any name the client resolves by itself keeps
+/// only addresses the allowlist accepts for some granted range.
 struct VettingResolver {
     allow: Arc<AllowList>,
 }
@@ -153,13 +143,67 @@ impl GrantInner {
         }
     }
 
+    /// A client for one hop: the hop's host name is resolved here, with the request's scheme, port and
+    /// method known, and the connection may only go to the addresses that pass.
+    async fn client_for(
+        &self,
+        target: &Target,
+        method: &str,
+    ) -> Result<reqwest::Client, HostError> {
+        let mut builder = reqwest::Client::builder()
+            // Never through a proxy from the environment: it would connect (and resolve) for us.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            // Anything not pinned below still goes through the vetting resolver.
+            .dns_resolver(Arc::new(VettingResolver {
+                allow: self.allow.clone(),
+            }))
+            .connect_timeout(self.caps.connect_timeout)
+            .tls_backend_preconfigured(self.tls.clone());
+        if let Host::Domain(name) = &target.host {
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), target.port))
+                .await
+                .map_err(|e| HostError::new(format!("cannot resolve `{name}`: {e}")))?
+                .collect();
+            let mut refused = None;
+            let vetted: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(
+                    |addr| match self.allow.check_resolved(target, method, addr.ip()) {
+                        Ok(()) => true,
+                        Err(denied) => {
+                            refused.get_or_insert(denied);
+                            false
+                        }
+                    },
+                )
+                .collect();
+            if vetted.is_empty() {
+                return Err(HostError::denied(
+                    refused.map_or_else(|| format!("host `{name}` has no address"), |d| d.0),
+                ));
+            }
+            builder = builder.resolve_to_addrs(name, &vetted);
+        }
+        builder
+            .build()
+            .map_err(|e| HostError::new(format!("cannot build the HTTP client: {e}")))
+    }
+
     async fn send(&self, mut request: Request) -> crate::HostResult {
         let mut url = request.url.clone();
         for hop in 0..=self.caps.max_redirects {
-            self.allow
+            let target = self
+                .allow
                 .check_url(request.method.as_str(), &url)
                 .map_err(|d| HostError::denied(d.0))?;
-            let mut builder = self.client.request(request.method.clone(), url.clone());
+            // Send to the normalised name (no trailing dot), the one that was resolved and pinned.
+            if let Host::Domain(name) = &target.host {
+                url.set_host(Some(name))
+                    .map_err(|e| HostError::invalid_input(format!("invalid host `{name}`: {e}")))?;
+            }
+            let client = self.client_for(&target, request.method.as_str()).await?;
+            let mut builder = client.request(request.method.clone(), url.clone());
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }
@@ -173,23 +217,34 @@ impl GrantInner {
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .map(str::to_owned);
-            if status.is_redirection()
-                && hop < self.caps.max_redirects
-                && let Some(location) = location
-            {
-                url = url
-                    .join(&location)
-                    .map_err(|e| HostError::new(format!("invalid redirect `{location}`: {e}")))?;
-                // 303, and 301/302 after anything but GET/HEAD, continue as a body-less GET.
-                let keeps_method = matches!(status.as_u16(), 307 | 308)
-                    || matches!(request.method, reqwest::Method::GET | reqwest::Method::HEAD);
-                if !keeps_method {
-                    request.method = reqwest::Method::GET;
-                    request.body = None;
-                }
-                continue;
+            let Some(location) = location.filter(|_| status.is_redirection()) else {
+                return self.read(response).await;
+            };
+            if hop == self.caps.max_redirects {
+                break;
             }
-            return self.read(response).await;
+            let next = url
+                .join(&location)
+                .map_err(|e| HostError::new(format!("invalid redirect `{location}`: {e}")))?;
+            if url.scheme() == "https" && next.scheme() == "http" {
+                return Err(HostError::denied(format!(
+                    "redirect from https to plain http (`{next}`) refused"
+                )));
+            }
+            if next.origin() != url.origin() {
+                // Credentials were meant for the first origin only.
+                request
+                    .headers
+                    .retain(|(name, _)| !SENSITIVE_HEADERS.contains(&name.as_str()));
+            }
+            // 303, and 301/302 after anything but GET/HEAD, continue as a body-less GET.
+            let keeps_method = matches!(status.as_u16(), 307 | 308)
+                || matches!(request.method, reqwest::Method::GET | reqwest::Method::HEAD);
+            if !keeps_method {
+                request.method = reqwest::Method::GET;
+                request.body = None;
+            }
+            url = next;
         }
         Err(HostError::new(format!(
             "more than {} redirects",
@@ -227,16 +282,9 @@ impl GrantInner {
             }
             body.extend_from_slice(&chunk);
         }
-        let body = match String::from_utf8(body) {
-            Ok(text) => json!({ "body": text }),
-            Err(e) => {
-                json!({ "body_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes()) })
-            }
-        };
+        let (key, body) = crate::capability::text_or_base64("body", body);
         let mut result = json!({ "status": status, "headers": headers });
-        if let (Value::Object(result), Value::Object(body)) = (&mut result, body) {
-            result.extend(body);
-        }
+        result[key] = body;
         Ok(result)
     }
 }
