@@ -6,7 +6,7 @@ use std::time::Duration;
 use capsa::{ByteSize, Call, Engine, ErrorCode, Grants, HostFunctions, Limits};
 use serde_json::json;
 
-use crate::{assert_code, assert_still_serves, engine, fuel_engine, quick, run_probe};
+use crate::{assert_code, assert_still_serves, engine, fuel_engine, quick, run_probe, run_wat};
 
 fn limits(f: impl FnOnce(&mut Limits)) -> Limits {
     let mut limits = quick();
@@ -14,17 +14,9 @@ fn limits(f: impl FnOnce(&mut Limits)) -> Limits {
     limits
 }
 
-fn wat(engine: &Engine, source: &str, limits: Limits) -> capsa::Receipt {
-    engine
-        .load(source.as_bytes())
-        .expect("load")
-        .run(Call::new().limits(limits))
-        .expect("run")
-}
-
 #[test]
 fn infinite_loop_ends_at_the_deadline() {
-    let receipt = wat(
+    let receipt = run_wat(
         engine(),
         r#"(module (func (export "_start") (loop (br 0))))"#,
         limits(|l| l.timeout = "200ms".parse().unwrap()),
@@ -158,11 +150,11 @@ const GROW: &str = r#"(module (memory 1)
 #[test]
 fn memory_limit_from_both_sides() {
     let module = GROW.replace("GROW", "63"); // 64 pages = 4 MiB in all
-    let ok = wat(engine(), &module, limits(|l| l.memory = ByteSize::mib(4)));
+    let ok = run_wat(engine(), &module, limits(|l| l.memory = ByteSize::mib(4)));
     assert!(ok.is_ok(), "{ok:?}");
     assert_eq!(ok.stats.memory_peak_bytes, 4 << 20);
 
-    let over = wat(
+    let over = run_wat(
         engine(),
         &module,
         limits(|l| l.memory = ByteSize((4 << 20) - 65536)),
@@ -178,7 +170,7 @@ fn memory_grow_bomb_ends_with_memory_limit_exceeded() {
         (func (export "_start")
           (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
           unreachable))"#;
-    let receipt = wat(engine(), bomb, limits(|l| l.memory = ByteSize::mib(64)));
+    let receipt = run_wat(engine(), bomb, limits(|l| l.memory = ByteSize::mib(64)));
     assert_code(&receipt, ErrorCode::MemoryLimitExceeded);
     assert!(receipt.stats.memory_peak_bytes <= 64 << 20);
     assert_still_serves(engine());
@@ -204,7 +196,7 @@ fn a_rust_guest_allocating_too_much_gets_memory_limit_exceeded() {
 
 #[test]
 fn initial_memory_over_the_limit_fails_at_instantiation() {
-    let receipt = wat(
+    let receipt = run_wat(
         engine(),
         r#"(module (memory 200) (func (export "_start")))"#,
         limits(|l| l.memory = ByteSize::mib(8)),
@@ -217,9 +209,9 @@ fn table_limit_from_both_sides() {
     let module = r#"(module (table 10 funcref)
         (func (export "_start")
           (if (i32.eq (table.grow (ref.null func) (i32.const 90)) (i32.const -1)) (then unreachable))))"#;
-    let ok = wat(engine(), module, limits(|l| l.max_table_elements = 100));
+    let ok = run_wat(engine(), module, limits(|l| l.max_table_elements = 100));
     assert!(ok.is_ok(), "{ok:?}");
-    let over = wat(engine(), module, limits(|l| l.max_table_elements = 99));
+    let over = run_wat(engine(), module, limits(|l| l.max_table_elements = 99));
     assert_code(&over, ErrorCode::MemoryLimitExceeded);
 }
 

@@ -49,6 +49,15 @@ pub fn run_probe(
     probe(engine).run(call).expect("run probe")
 }
 
+/// Runs a module given as WAT text (its `_start`) with `limits`.
+pub fn run_wat(engine: &Engine, wat: &str, limits: Limits) -> Receipt {
+    engine
+        .load(wat.as_bytes())
+        .expect("load")
+        .run(Call::new().limits(limits))
+        .expect("run")
+}
+
 /// Limits with a short deadline, so a test that goes wrong fails fast.
 pub fn quick() -> Limits {
     Limits {

@@ -5,15 +5,7 @@ use capsa::{
     ArtifactSource, ByteSize, Call, DirGrant, Engine, ErrorCode, FunctionArgs, Grants, Limits,
 };
 
-use crate::{assert_code, assert_still_serves, engine, quick};
-
-fn run_wat(engine: &Engine, wat: &str, limits: Limits) -> capsa::Receipt {
-    engine
-        .load(wat.as_bytes())
-        .expect("load")
-        .run(Call::new().limits(limits))
-        .expect("run")
-}
+use crate::{assert_code, assert_still_serves, engine, quick, run_wat};
 
 #[test]
 fn memory64_growth_near_2_pow_64_is_refused_not_an_overflow() {

@@ -110,25 +110,34 @@ impl reqwest::dns::Resolve for VettingResolver {
             let host = name.as_str().to_owned();
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut refused = None;
-            let vetted: Vec<SocketAddr> = resolved
-                .into_iter()
-                .filter(|addr| match allow.check_address(&host, addr.ip()) {
-                    Ok(()) => true,
-                    Err(denied) => {
-                        refused.get_or_insert(denied);
-                        false
-                    }
-                })
-                .collect();
-            if vetted.is_empty() {
-                let denied =
-                    refused.unwrap_or_else(|| Denied(format!("host `{host}` has no address")));
-                return Err(Box::new(denied) as Box<dyn std::error::Error + Send + Sync>);
-            }
+            let vetted = keep_vetted(&host, resolved, |ip| allow.check_address(&host, ip))
+                .map_err(|denied| Box::new(denied) as Box<dyn std::error::Error + Send + Sync>)?;
             Ok(Box::new(vetted.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+/// The resolved addresses that `check` accepts; when none is left, the first refusal (or "no address").
+fn keep_vetted(
+    host: &str,
+    resolved: Vec<SocketAddr>,
+    check: impl Fn(std::net::IpAddr) -> Result<(), Denied>,
+) -> Result<Vec<SocketAddr>, Denied> {
+    let mut refused = None;
+    let vetted: Vec<SocketAddr> = resolved
+        .into_iter()
+        .filter(|addr| match check(addr.ip()) {
+            Ok(()) => true,
+            Err(denied) => {
+                refused.get_or_insert(denied);
+                false
+            }
+        })
+        .collect();
+    if vetted.is_empty() {
+        return Err(refused.unwrap_or_else(|| Denied(format!("host `{host}` has no address"))));
+    }
+    Ok(vetted)
 }
 
 impl GrantInner {
@@ -165,24 +174,10 @@ impl GrantInner {
                 .await
                 .map_err(|e| HostError::new(format!("cannot resolve `{name}`: {e}")))?
                 .collect();
-            let mut refused = None;
-            let vetted: Vec<SocketAddr> = resolved
-                .into_iter()
-                .filter(
-                    |addr| match self.allow.check_resolved(target, method, addr.ip()) {
-                        Ok(()) => true,
-                        Err(denied) => {
-                            refused.get_or_insert(denied);
-                            false
-                        }
-                    },
-                )
-                .collect();
-            if vetted.is_empty() {
-                return Err(HostError::denied(
-                    refused.map_or_else(|| format!("host `{name}` has no address"), |d| d.0),
-                ));
-            }
+            let vetted = keep_vetted(name, resolved, |ip| {
+                self.allow.check_resolved(target, method, ip)
+            })
+            .map_err(|denied| HostError::denied(denied.0))?;
             builder = builder.resolve_to_addrs(name, &vetted);
         }
         builder
