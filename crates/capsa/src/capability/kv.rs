@@ -9,7 +9,6 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::capability::{HostError, HostFunctions};
@@ -183,19 +182,8 @@ impl KvGrant {
 
     async fn set(&self, args: Value) -> crate::HostResult {
         let key = self.key(&args)?;
-        let value = match (args.get("value"), args.get("value_base64")) {
-            (Some(Value::String(text)), None) => text.as_bytes().to_vec(),
-            (None, Some(Value::String(encoded))) => base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(|e| {
-                    HostError::invalid_input(format!("`value_base64` is not base64: {e}"))
-                })?,
-            _ => {
-                return Err(HostError::invalid_input(
-                    "give exactly one of `value` (a string) and `value_base64`",
-                ));
-            }
-        };
+        let value = crate::capability::bytes_arg(&args, "value")?
+            .ok_or_else(|| HostError::invalid_input("give `value` (a string) or `value_base64`"))?;
         if value.len() > self.caps.max_value_bytes {
             return Err(HostError::invalid_input(format!(
                 "value is {} bytes; the limit is {}",

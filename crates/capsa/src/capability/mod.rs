@@ -118,6 +118,30 @@ pub(crate) fn text_or_base64(field: &str, bytes: Vec<u8>) -> (String, serde_json
     }
 }
 
+/// The bytes a guest sent as `field` (text) or `{field}_base64`, the inverse of [`text_or_base64`];
+/// `None` when it sent neither (or nulls).
+pub(crate) fn bytes_arg(
+    args: &serde_json::Value,
+    field: &str,
+) -> Result<Option<Vec<u8>>, HostError> {
+    use base64::Engine as _;
+    use serde_json::Value;
+    let encoded_field = format!("{field}_base64");
+    let text = args.get(field).filter(|v| !v.is_null());
+    let encoded = args.get(&encoded_field).filter(|v| !v.is_null());
+    match (text, encoded) {
+        (None, None) => Ok(None),
+        (Some(Value::String(text)), None) => Ok(Some(text.as_bytes().to_vec())),
+        (None, Some(Value::String(encoded))) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map(Some)
+            .map_err(|e| HostError::invalid_input(format!("`{encoded_field}` is not base64: {e}"))),
+        _ => Err(HostError::invalid_input(format!(
+            "give at most one of `{field}` and `{encoded_field}`, as a string"
+        ))),
+    }
+}
+
 /// Name prefixes that belong to capsa's capabilities; custom host functions cannot use them.
 const RESERVED_PREFIXES: [&str; 2] = ["kv.", "http."];
 

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use url::Host;
@@ -347,22 +346,7 @@ impl Request {
                 headers.push((name, value));
             }
         }
-        let body = match (args.get("body"), args.get("body_base64")) {
-            (None | Some(Value::Null), None | Some(Value::Null)) => None,
-            (Some(Value::String(text)), None) => Some(text.as_bytes().to_vec()),
-            (None, Some(Value::String(encoded))) => Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .map_err(|e| {
-                        HostError::invalid_input(format!("`body_base64` is not base64: {e}"))
-                    })?,
-            ),
-            _ => {
-                return Err(HostError::invalid_input(
-                    "give at most one of `body` and `body_base64`",
-                ));
-            }
-        };
+        let body = crate::capability::bytes_arg(args, "body")?;
         if let Some(body) = &body
             && body.len() > caps.max_request_bytes
         {
