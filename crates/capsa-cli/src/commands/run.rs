@@ -38,27 +38,18 @@ enum Lang {
 }
 
 pub fn run(args: RunArgs) -> Result<u8, Error> {
-    let (source, program_name) = match (&args.file, &args.code) {
+    let engine = args.sandbox.engine()?;
+    let (module, program_name) = match (&args.file, &args.code) {
         (Some(file), _) => {
             check_lang(args.lang, file)?;
-            let bytes = std::fs::read(file).map_err(|e| {
-                let code = if e.kind() == std::io::ErrorKind::NotFound {
-                    ErrorCode::NotFound
-                } else {
-                    ErrorCode::InvalidInput
-                };
-                Error::new(code, format!("cannot read `{}`: {e}", file.display()))
-            })?;
             let name = file
                 .file_name()
                 .map_or_else(|| "main.wasm".into(), |n| n.to_string_lossy().into_owned());
-            (bytes, name)
+            (engine.load_file(file)?, name)
         }
-        (None, Some(code)) => (code.clone().into_bytes(), "main.wat".to_owned()),
+        (None, Some(code)) => (engine.load(code.as_bytes())?, "main.wat".to_owned()),
         (None, None) => return Err(Error::new(ErrorCode::InvalidInput, "nothing to run")),
     };
-
-    let module = args.sandbox.engine()?.load(&source)?;
     let guest_args = args.args.iter().cloned();
     args.sandbox.run(
         &module,
