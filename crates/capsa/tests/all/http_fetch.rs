@@ -291,3 +291,32 @@ fn binary_bodies_arrive_intact() {
     );
     assert_eq!(json(&receipt)["body"], body);
 }
+
+#[test]
+fn malformed_requests_are_refused_before_anything_is_sent() {
+    let grants = grant(&loopback(), HttpCaps::default());
+    let url = server().url("/echo");
+    let invalid = [
+        format!(r#"{{"url": "{url}", "headers": {{"Host": "evil.example"}}}}"#),
+        format!(r#"{{"url": "{url}", "headers": {{"content-length": "1"}}}}"#),
+        format!(r#"{{"url": "{url}", "headers": {{"x-bad": 3}}}}"#),
+        format!(r#"{{"url": "{url}", "headers": {{"x-bad": "line\r\nbreak"}}}}"#),
+        format!(r#"{{"url": "{url}", "method": "G E T"}}"#),
+        format!(r#"{{"url": "{url}", "body_base64": "not base64!"}}"#),
+        format!(r#"{{"url": "{url}", "body": "a", "body_base64": "YQ=="}}"#),
+        r#"{"method": "GET"}"#.to_owned(),
+    ];
+    for args in &invalid {
+        let receipt = run_probe(engine(), &["call", "http.fetch", args], quick(), |c| {
+            c.grants(grants.clone())
+        });
+        assert_code(&receipt, ErrorCode::InvalidInput);
+    }
+    let receipt = run_probe(
+        engine(),
+        &["call", "http.fetch", r#"{"url": "not a url"}"#],
+        quick(),
+        |c| c.grants(grants.clone()),
+    );
+    assert_code(&receipt, ErrorCode::CapabilityDenied);
+}

@@ -93,3 +93,38 @@ fn namespaces_are_validated() {
     }
     assert!(KvGrant::new(store, "app-1_v2.prod").is_ok());
 }
+
+#[test]
+fn malformed_arguments_are_invalid_input() {
+    let store = Arc::new(MemoryKv::new());
+    let cases = [
+        ("kv.get", r#"{"key": 7}"#),
+        ("kv.get", r#"{}"#),
+        ("kv.set", r#"{"key": "k"}"#),
+        (
+            "kv.set",
+            r#"{"key": "k", "value": "v", "value_base64": "dg=="}"#,
+        ),
+        ("kv.set", r#"{"key": "k", "value_base64": "not base64!"}"#),
+        ("kv.set", r#"{"key": "k", "value": "v", "ttl_ms": 0}"#),
+        ("kv.set", r#"{"key": "k", "value": "v", "ttl_ms": -5}"#),
+        (
+            "kv.set",
+            r#"{"key": "k", "value": "v", "ttl_ms": 400000000000}"#,
+        ),
+        ("kv.list", r#"{"limit": 0}"#),
+        ("kv.list", r#"{"limit": 1001}"#),
+        ("kv.list", r#"{"prefix": 3}"#),
+    ];
+    for (name, args) in cases {
+        let receipt = run_probe(engine(), &["call", name, args], quick(), |c| {
+            c.grants(grant(&store, KvCaps::default()))
+        });
+        assert_code(&receipt, ErrorCode::InvalidInput);
+    }
+    // Nothing was written by any of them.
+    let receipt = run_probe(engine(), &["kv-list", ""], quick(), |c| {
+        c.grants(grant(&store, KvCaps::default()))
+    });
+    assert_eq!(receipt.stdout_text().trim(), r#"{"cursor":null,"keys":[]}"#);
+}

@@ -238,3 +238,37 @@ fn unread_host_call_results_are_capped_in_bytes() {
     let message = assert_code(&receipt, ErrorCode::HostCallLimitExceeded);
     assert!(message.contains("not yet read"), "{message}");
 }
+
+#[test]
+fn run_inside_an_async_runtime_is_invalid_input_not_a_panic() {
+    // `block_on` inside a runtime panics in tokio; `Module::run` refuses instead and points to
+    // `run_async`, which works there.
+    let module = crate::probe(engine());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let err = module
+            .run(Call::new().args(["args", "x"]))
+            .expect_err("refused");
+        assert_eq!(err.code(), ErrorCode::InvalidInput);
+        assert!(err.message().contains("run_async"), "{}", err.message());
+        let receipt = module
+            .run_async(Call::new().args(["args", "x"]))
+            .await
+            .unwrap();
+        assert!(receipt.is_ok(), "{receipt:?}");
+    });
+}
+
+#[test]
+fn the_instance_limit_is_enforced() {
+    let limits = Limits {
+        max_instances: 0,
+        ..quick()
+    };
+    let receipt = run_wat(engine(), r#"(module (func (export "_start")))"#, limits);
+    assert_code(&receipt, ErrorCode::MemoryLimitExceeded);
+    assert_still_serves(engine());
+}
