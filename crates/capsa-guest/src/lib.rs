@@ -116,6 +116,18 @@ pub fn start(name: &str, args: &Value) -> Pending {
 }
 
 impl Pending {
+    /// The host's handle of this call, for runtimes that keep calls in flight outside Rust (the
+    /// JavaScript runtime's promises). Get the call back with [`Pending::from_handle`].
+    pub fn into_handle(self) -> u32 {
+        self.handle
+    }
+
+    /// The call behind a handle from [`Pending::into_handle`]. A handle that is not in flight makes
+    /// the host trap the guest when it is waited for.
+    pub fn from_handle(handle: u32) -> Pending {
+        Pending { handle }
+    }
+
     /// Waits for the raw JSON result.
     ///
     /// # Errors
@@ -420,7 +432,8 @@ pub mod http {
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-fn base64_encode(bytes: &[u8]) -> String {
+/// Standard base64 with padding, the encoding of `*_base64` fields in capsa's host calls.
+pub fn base64_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = (u32::from(chunk[0]) << 16)
@@ -437,7 +450,8 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+/// Decodes standard base64 (padding optional); `None` when `text` is not base64.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = text.bytes().filter(|b| *b != b'=').collect();
     let mut out = Vec::with_capacity(digits.len() * 3 / 4);
     for chunk in digits.chunks(4) {

@@ -86,19 +86,21 @@ impl ArtifactCache {
         self.root.as_deref()
     }
 
-    /// The compiled module for `source`, whose SHA-256 is `digest`, from the first place that has it.
+    /// The compiled module filed under `digest`, from the first place that has it. `source` makes the
+    /// wasm to compile when none has it: the module's bytes (`digest` is their SHA-256), or a language
+    /// runtime pre-initialised on demand.
     pub(crate) fn get_or_compile(
         &self,
         engine: &wasmtime::Engine,
         digest: &Digest,
-        source: &[u8],
+        source: &dyn Fn() -> Result<Vec<u8>>,
     ) -> Result<(wasmtime::Module, ArtifactSource)> {
         if let Some(module) = self.memory_get(digest) {
             return Ok((module, ArtifactSource::Memory));
         }
         let (module, origin) = match &self.dir {
             Some(dir) => self.disk_get_or_compile(engine, dir, digest, source)?,
-            None => (compile(engine, source)?, ArtifactSource::Compiled),
+            None => (compile(engine, &source()?)?, ArtifactSource::Compiled),
         };
         if let Ok(mut memory) = self.memory.lock() {
             if memory.modules.insert(*digest, module.clone()).is_none() {
@@ -113,6 +115,15 @@ impl ArtifactCache {
         Ok((module, origin))
     }
 
+    /// Whether an artifact for `digest` is in memory or on disk (not yet checked).
+    pub(crate) fn contains(&self, digest: &Digest) -> bool {
+        self.memory_get(digest).is_some()
+            || self
+                .dir
+                .as_ref()
+                .is_some_and(|dir| dir.join(format!("{}.cwasm", hex(digest))).is_file())
+    }
+
     fn memory_get(&self, digest: &Digest) -> Option<wasmtime::Module> {
         self.memory.lock().ok()?.modules.get(digest).cloned()
     }
@@ -122,7 +133,7 @@ impl ArtifactCache {
         engine: &wasmtime::Engine,
         dir: &Path,
         digest: &Digest,
-        source: &[u8],
+        source: &dyn Fn() -> Result<Vec<u8>>,
     ) -> Result<(wasmtime::Module, ArtifactSource)> {
         let name = hex(digest);
         let artifact_path = dir.join(format!("{name}.cwasm"));
@@ -137,7 +148,7 @@ impl ArtifactCache {
         }
 
         let artifact = engine
-            .precompile_module(source)
+            .precompile_module(&source()?)
             .map_err(|e| Error::invalid_module(format!("{e:#}")))?;
         if let Err(e) = store_entry(dir, digest, &artifact_path, &sum_path, &artifact) {
             tracing::warn!(

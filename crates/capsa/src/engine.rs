@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
@@ -11,7 +11,8 @@ use wasmtime::{Config, Enabled, InstanceAllocationStrategy, Linker, PoolingAlloc
 use crate::cache::ArtifactCache;
 use crate::capability;
 use crate::error::{Error, Result};
-use crate::module::Module;
+use crate::lang::Language;
+use crate::module::{Module, ModuleInner};
 use crate::sandbox::SandboxState;
 
 /// How often the epoch ticker advances; wall-clock deadlines are enforced to this granularity.
@@ -49,6 +50,8 @@ pub(crate) struct EngineInner {
     pooling: bool,
     ticker: Ticker,
     runtime: OnceLock<std::result::Result<tokio::runtime::Runtime, String>>,
+    /// Language runtimes loaded so far (without their engine handle, which would be a cycle).
+    languages: Mutex<Vec<(Language, Arc<ModuleInner>)>>,
 }
 
 impl Drop for EngineInner {
@@ -158,6 +161,7 @@ impl EngineBuilder {
                 pooling,
                 ticker,
                 runtime: OnceLock::new(),
+                languages: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -280,6 +284,25 @@ impl Engine {
     /// engines with different settings or wasmtime versions live in different directories.
     pub fn cache_dir(&self) -> Option<&Path> {
         self.inner.cache.dir()
+    }
+
+    /// The runtime module of `language`, loaded with `load` the first time.
+    pub(crate) fn language_runtime(
+        &self,
+        language: Language,
+        load: impl FnOnce() -> Result<Module>,
+    ) -> Result<Module> {
+        let mut languages = self
+            .inner
+            .languages
+            .lock()
+            .map_err(|_| Error::internal("the language runtime table is poisoned"))?;
+        if let Some((_, inner)) = languages.iter().find(|(l, _)| *l == language) {
+            return Ok(Module::from_inner(self, inner.clone()));
+        }
+        let module = load()?;
+        languages.push((language, module.inner().clone()));
+        Ok(module)
     }
 
     pub(crate) fn ticker(&self) -> &Ticker {

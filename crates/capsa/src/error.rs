@@ -74,6 +74,11 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
+    /// The code named `name` (as [`ErrorCode::as_str`] spells it).
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|code| code.as_str() == name)
+    }
+
     /// The stable snake_case name of the code, e.g. `"memory_limit_exceeded"`.
     pub fn as_str(self) -> &'static str {
         match self {

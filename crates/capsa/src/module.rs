@@ -21,7 +21,7 @@ pub struct Module {
     inner: Arc<ModuleInner>,
 }
 
-struct ModuleInner {
+pub(crate) struct ModuleInner {
     pre: InstancePre<SandboxState>,
     digest: Digest,
     source: ArtifactSource,
@@ -68,10 +68,17 @@ impl Module {
             }
         }
         let digest: Digest = Sha256::digest(bytes).into();
+        Module::from_source(engine, digest, &|| Ok(bytes.to_vec()))
+    }
+
+    /// The module filed under `digest` in the artifact cache, made from `source` when it is not cached.
+    pub(crate) fn from_source(
+        engine: &Engine,
+        digest: Digest,
+        source: &dyn Fn() -> Result<Vec<u8>>,
+    ) -> Result<Module> {
         let inner = &engine.inner;
-        let (module, source) = inner
-            .cache
-            .get_or_compile(&inner.wasmtime, &digest, bytes)?;
+        let (module, source) = inner.cache.get_or_compile(&inner.wasmtime, &digest, source)?;
         let pre = inner
             .linker
             .instantiate_pre(&module)
@@ -103,13 +110,17 @@ impl Module {
     /// runtime, where [`Module::run_async`] is the right call), `not_found` (no such export) and
     /// `internal`. Everything the guest does, including every limit it hits, is in the receipt.
     pub fn run(&self, call: Call) -> Result<Receipt> {
+        self.block_on(self.run_async(call))
+    }
+
+    /// Runs `future` to completion on the engine's runtime, for the blocking entry points.
+    pub(crate) fn block_on<T>(&self, future: impl Future<Output = Result<T>>) -> Result<T> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::invalid_input(
-                "`Module::run` blocks the thread; inside an async runtime use `Module::run_async`",
+                "`run` blocks the thread; inside an async runtime use `run_async`",
             ));
         }
-        let runtime = self.engine.runtime()?;
-        runtime.block_on(self.run_async(call))
+        self.engine.runtime()?.block_on(future)
     }
 
     /// Runs one call in a fresh sandbox. Must be polled inside a tokio runtime with timers enabled.
@@ -152,6 +163,17 @@ impl Module {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, ty)| ty)
+    }
+
+    pub(crate) fn from_inner(engine: &Engine, inner: Arc<ModuleInner>) -> Module {
+        Module {
+            engine: engine.clone(),
+            inner,
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<ModuleInner> {
+        &self.inner
     }
 
     pub(crate) fn engine(&self) -> &Engine {

@@ -73,6 +73,20 @@ pub struct Failure {
     /// The wasm backtrace, innermost frame first, when the guest trapped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backtrace: Option<String>,
+    /// The uncaught exception, when a JavaScript (or other language runtime) guest threw one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<Exception>,
+}
+
+/// An exception a script did not catch (`guest_exception`), as the language runtime described it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exception {
+    /// The exception's class, e.g. `TypeError`.
+    pub name: String,
+    /// Its message.
+    pub message: String,
+    /// The stack trace, innermost frame first, with line numbers of the user's source.
+    pub stack: String,
 }
 
 /// Which outputs were cut at the output cap.
@@ -156,6 +170,7 @@ mod tests {
                 code: ErrorCode::Timeout,
                 message: "call exceeded its 1s deadline".into(),
                 backtrace: None,
+                exception: None,
             }),
             stdout: b"hi\n".to_vec(),
             stderr: vec![0xff, 0x00],

@@ -455,6 +455,7 @@ fn failure(code: ErrorCode, message: String) -> Failure {
         code,
         message,
         backtrace: None,
+        exception: None,
     }
 }
 
@@ -556,6 +557,7 @@ fn classify(
             code: ErrorCode::Trap,
             message: trap.to_string(),
             backtrace,
+            exception: None,
         }),
         None => {
             let message = format!("{err:#}");
@@ -572,6 +574,7 @@ fn classify(
                     code: ErrorCode::Trap,
                     message,
                     backtrace,
+                    exception: None,
                 }
             }
         }

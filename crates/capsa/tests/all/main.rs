@@ -5,6 +5,7 @@ mod capabilities;
 mod functions;
 mod http_allowlist;
 mod http_fetch;
+mod javascript;
 mod kv;
 mod limits;
 mod regression;

@@ -1,0 +1,175 @@
+//! The language front ends: what turns a program's source into something a sandbox runs.
+//!
+//! - **wasm**: `.wasm`/`.wat` bytes compile to a [`Module`] (`crate::module`);
+//! - **JavaScript** and **TypeScript**: source becomes a [`Script`] run by capsa's QuickJS runtime
+//!   (`js`), TypeScript after its types are stripped on the host (`typescript`);
+//!
+//! [`Program`] is the one type callers use when the language is only known at run time (the CLI, the
+//! gateway): [`Engine::program`] picks the front end.
+
+pub(crate) mod js;
+pub(crate) mod typescript;
+pub(crate) mod wizer;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::module::Module;
+use crate::receipt::Receipt;
+use crate::sandbox::Call;
+
+pub use js::{Rejections, Script};
+
+/// A language capsa runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Language {
+    /// WebAssembly: a binary `.wasm` or text `.wat` module.
+    Wasm,
+    /// JavaScript (ES2023, QuickJS-ng), `.js`/`.mjs`.
+    JavaScript,
+    /// TypeScript, `.ts`/`.mts`: types stripped, then run as JavaScript.
+    TypeScript,
+}
+
+impl Language {
+    /// The language a file's extension says, if it says one.
+    pub fn from_path(path: &Path) -> Option<Language> {
+        match path.extension()?.to_str()? {
+            "wasm" | "wat" | "wast" => Some(Language::Wasm),
+            "js" | "mjs" | "cjs" => Some(Language::JavaScript),
+            "ts" | "mts" | "cts" => Some(Language::TypeScript),
+            _ => None,
+        }
+    }
+
+    /// The short name the CLI and the gateway use: `wasm`, `js`, `ts`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Wasm => "wasm",
+            Language::JavaScript => "js",
+            Language::TypeScript => "ts",
+        }
+    }
+}
+
+impl std::str::FromStr for Language {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Language> {
+        match s.to_ascii_lowercase().as_str() {
+            "wasm" | "wat" => Ok(Language::Wasm),
+            "js" | "javascript" => Ok(Language::JavaScript),
+            "ts" | "typescript" => Ok(Language::TypeScript),
+            other => Err(Error::invalid_input(format!(
+                "unknown language `{other}`: expected wasm, js or ts"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A program in any language, ready to run in fresh sandboxes.
+#[derive(Clone)]
+pub enum Program {
+    /// A WebAssembly module.
+    Wasm(Module),
+    /// A JavaScript or TypeScript script.
+    Script(Script),
+}
+
+impl Program {
+    /// Runs one call in a fresh sandbox (see [`Module::run`] and [`Script::run`]).
+    ///
+    /// # Errors
+    ///
+    /// Only problems of the caller's making; everything the guest does is in the receipt.
+    pub fn run(&self, call: Call) -> Result<Receipt> {
+        match self {
+            Program::Wasm(module) => module.run(call),
+            Program::Script(script) => script.run(call),
+        }
+    }
+
+    /// As [`Program::run`], in an async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`Program::run`].
+    pub async fn run_async(&self, call: Call) -> Result<Receipt> {
+        match self {
+            Program::Wasm(module) => module.run_async(call).await,
+            Program::Script(script) => script.run_async(call).await,
+        }
+    }
+
+    /// Calls the program as a handler with the request context (SPEC §2). A wasm module gets the
+    /// context as JSON on stdin; a script's `handler(request)` gets it as an object.
+    ///
+    /// # Errors
+    ///
+    /// As [`Program::run`].
+    pub async fn handle_async(&self, context: &Value, call: Call) -> Result<Receipt> {
+        match self {
+            Program::Wasm(module) => module.run_async(call.stdin(context.to_string())).await,
+            Program::Script(script) => script.handle_async(context, call).await,
+        }
+    }
+
+    /// The program's language.
+    pub fn language(&self) -> Language {
+        match self {
+            Program::Wasm(_) => Language::Wasm,
+            Program::Script(script) => script.language(),
+        }
+    }
+}
+
+impl Engine {
+    /// Prepares a JavaScript or TypeScript script. `file` is the name stack traces show. The first
+    /// script of an engine loads the JavaScript runtime: from the artifact cache, or pre-initialised
+    /// and compiled into it (about a second, once).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a TypeScript syntax error (with its line and column) or a non-script
+    /// language; `internal` when the runtime cannot be prepared.
+    pub fn script(&self, language: Language, file: &str, source: &str) -> Result<Script> {
+        Script::new(self, language, file, source)
+    }
+
+    /// Prepares a program in `language` from its source bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::load`] and [`Engine::script`]; `invalid_input` for a script that is not UTF-8.
+    pub fn program(&self, language: Language, file: &str, source: &[u8]) -> Result<Program> {
+        match language {
+            Language::Wasm => self.load(source).map(Program::Wasm),
+            Language::JavaScript | Language::TypeScript => {
+                let text = std::str::from_utf8(source).map_err(|e| {
+                    Error::invalid_input(format!("`{file}` is not UTF-8 text: {e}"))
+                })?;
+                self.script(language, file, text).map(Program::Script)
+            }
+        }
+    }
+
+    /// Whether the runtime of `language` is already compiled, in memory or in the artifact cache, so
+    /// the first script will not wait for it. Always `true` for wasm.
+    pub fn runtime_ready(&self, language: Language) -> bool {
+        match language {
+            Language::Wasm => true,
+            Language::JavaScript | Language::TypeScript => {
+                self.inner.cache.contains(js::runtime_digest())
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! TypeScript: types stripped on the host with oxc (parser, semantic analysis, transformer, codegen),
+//! then run as JavaScript. No type checking. The generated code's source map turns stack-trace
+//! positions back into positions of the TypeScript source.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use oxc_allocator::Allocator;
+use oxc_ast::ast::Statement;
+use oxc_codegen::{Codegen, CodegenOptions};
+use oxc_diagnostics::OxcDiagnostic;
+use oxc_parser::Parser;
+use oxc_semantic::SemanticBuilder;
+use oxc_span::SourceType;
+use oxc_transformer::{TransformOptions, Transformer};
+
+use crate::error::{Error, Result};
+
+/// TypeScript with its types stripped.
+pub(crate) struct Stripped {
+    pub(crate) code: String,
+    /// The source has `import`/`export` declarations.
+    pub(crate) is_module: bool,
+    pub(crate) source_map: SourceMap,
+}
+
+/// Maps positions in the generated JavaScript back to the TypeScript source.
+#[derive(Clone)]
+pub(crate) struct SourceMap {
+    file: String,
+    map: Arc<oxc_sourcemap::SourceMap<'static>>,
+}
+
+impl SourceMap {
+    /// `stack` with every `FILE:LINE[:COL]` of the script rewritten to its TypeScript position.
+    pub(crate) fn rewrite_stack(&self, stack: &str) -> String {
+        let table = self.map.generate_lookup_table();
+        // The TypeScript (line, column), 1-based, of a generated JavaScript (line, column), 1-based.
+        let original = |line: u32, column: u32| {
+            let token = self.map.lookup_token_approx(
+                &table,
+                line.checked_sub(1)?,
+                column.saturating_sub(1),
+            )?;
+            Some((token.get_src_line() + 1, token.get_src_col() + 1))
+        };
+        let needle = format!("{}:", self.file);
+        let mut out = String::with_capacity(stack.len());
+        let mut rest = stack;
+        while let Some(at) = rest.find(&needle) {
+            let (before, after) = rest.split_at(at + needle.len());
+            out.push_str(before);
+            let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let line_len = digits(after);
+            let line: Option<u32> = after[..line_len].parse().ok();
+            let (column, consumed) = match after[line_len..].strip_prefix(':') {
+                Some(tail) if digits(tail) > 0 => {
+                    let n = digits(tail);
+                    (tail[..n].parse().ok(), line_len + 1 + n)
+                }
+                _ => (None, line_len),
+            };
+            match line.and_then(|l| original(l, column.unwrap_or(1))) {
+                Some((l, c)) if column.is_some() => out.push_str(&format!("{l}:{c}")),
+                Some((l, _)) => out.push_str(&l.to_string()),
+                None => out.push_str(&after[..consumed]),
+            }
+            rest = &after[consumed..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// Strips the types from TypeScript `source`; `file` names it in errors and stack traces.
+///
+/// # Errors
+///
+/// `invalid_input` naming the first syntax error's TypeScript line and column.
+pub(crate) fn strip(source: &str, file: &str) -> Result<Stripped> {
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, source, SourceType::ts()).parse();
+    if parsed.panicked || parsed.diagnostics.has_errors() {
+        return Err(syntax_error(source, file, parsed.diagnostics.errors()));
+    }
+    let mut program = parsed.program;
+    // Before the transform, which removes type-only imports.
+    let is_module = program.body.iter().any(Statement::is_module_declaration);
+
+    let semantic = SemanticBuilder::new()
+        .with_check_syntax_error(true)
+        .with_enum_eval(true)
+        .build(&program);
+    if semantic.diagnostics.has_errors() {
+        return Err(syntax_error(source, file, semantic.diagnostics.errors()));
+    }
+    let scoping = semantic.semantic.into_scoping();
+    let path = Path::new(file);
+    let transformed = Transformer::new(&allocator, path, &TransformOptions::default())
+        .build_with_scoping(scoping, &mut program);
+    if transformed.diagnostics.has_errors() {
+        return Err(syntax_error(source, file, transformed.diagnostics.errors()));
+    }
+    let generated = Codegen::new()
+        .with_options(CodegenOptions {
+            source_map_path: Some(path.to_path_buf()),
+            ..CodegenOptions::default()
+        })
+        .build(&program);
+    let map = generated
+        .map
+        .ok_or_else(|| Error::internal("the TypeScript code generator made no source map"))?;
+    Ok(Stripped {
+        code: generated.code,
+        is_module,
+        source_map: SourceMap {
+            file: file.to_owned(),
+            map: Arc::new(map.into_owned()),
+        },
+    })
+}
+
+fn syntax_error<'a>(
+    source: &str,
+    file: &str,
+    mut errors: impl Iterator<Item = &'a OxcDiagnostic>,
+) -> Error {
+    let Some(error) = errors.next() else {
+        return Error::invalid_input(format!("`{file}` is not valid TypeScript"));
+    };
+    let offset = error
+        .labels
+        .iter()
+        .find(|label| label.primary())
+        .or_else(|| error.labels.last())
+        .map_or(0, |label| label.offset() as usize);
+    let (line, column) = line_column(source, offset);
+    let help = error
+        .help
+        .as_ref()
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
+    Error::invalid_input(format!(
+        "TypeScript syntax error at {file}:{line}:{column}: {}{help}",
+        error.message
+    ))
+}
+
+/// 1-based line and column (in UTF-16 units, as JavaScript counts) of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(source.len());
+    while !source.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &source[..end];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    (line, before[line_start..].encode_utf16().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "interface User { name: string }\n\
+        enum Color { Red, Green }\n\
+        function greet(user: User, color?: Color): string {\n\
+        \x20 return `${user.name} ${color ?? Color.Red}`;\n\
+        }\n\
+        greet({ name: \"ada\" } as User)\n";
+
+    #[test]
+    fn strips_types_and_keeps_enums() {
+        let stripped = strip(SOURCE, "main.ts").unwrap();
+        assert!(!stripped.is_module);
+        assert!(!stripped.code.contains("interface"));
+        assert!(!stripped.code.contains(": string"));
+        assert!(stripped.code.contains("Color"));
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_typescript_line_and_column() {
+        let Err(err) = strip("const a = 1;\nconst b = 2;\nlet x: = 5;\n", "bad.ts") else {
+            panic!("a syntax error passed");
+        };
+        assert_eq!(err.code(), crate::ErrorCode::InvalidInput);
+        assert!(err.to_string().contains("bad.ts:3:8"), "{err}");
+    }
+
+    #[test]
+    fn stack_positions_map_back_to_the_source() {
+        let source = "type T = { a: number };\n\ninterface U {\n  b: string;\n}\nfunction boom(t: T): never {\n  throw new Error(String(t.a));\n}\n";
+        let stripped = strip(source, "main.ts").unwrap();
+        let js_line = stripped
+            .code
+            .lines()
+            .position(|l| l.contains("throw"))
+            .unwrap() as u32
+            + 1;
+        let stack = format!("    at boom (main.ts:{js_line}:3)\n    at <eval> (main.ts:{js_line})");
+        let rewritten = stripped.source_map.rewrite_stack(&stack);
+        assert!(rewritten.contains("at boom (main.ts:7:"), "{rewritten}");
+        assert!(rewritten.contains("(main.ts:7)"), "{rewritten}");
+    }
+
+    #[test]
+    fn modules_are_recognised() {
+        assert!(strip("export default { fetch(r: unknown) { return 1 } }", "m.ts").unwrap().is_module);
+        assert!(!strip("const x: number = 1; x", "s.ts").unwrap().is_module);
+    }
+
+    #[test]
+    fn line_columns_count_utf16_units() {
+        assert_eq!(line_column("a\n😀x", 6), (2, 3));
+        assert_eq!(line_column("abc", 99), (1, 4));
+    }
+}

@@ -1,0 +1,4 @@
+// expect: [5,44,null,[1,2,[3,[4]]],[1,2,3,4],2,["a","b","c"],[[2],[4]],44,4,null,-1,12,1,true,true,-1,true,true,"44,130,8,12,5",[7,8],2]
+// covers: Array at, flat (depths), flatMap, findLast, findLastIndex, find/findIndex, includes vs indexOf with NaN, some/every, reduceRight, Array.of, lastIndexOf
+const arr = [5, 12, 8, 130, 44];
+[arr.at(0), arr.at(-1), arr.at(10), [1, [2, [3, [4]]]].flat(), [1, [2, [3, [4]]]].flat(Infinity), [1, [2, [3]]].flat(0).length, ['a b', 'c'].flatMap(s => s.split(' ')), [1, 2].flatMap(x => [[x * 2]]), arr.findLast(x => x > 10), arr.findLastIndex(x => x > 10), arr.findLast(x => x > 1000), arr.findLastIndex(x => x > 1000), arr.find(x => x > 10), arr.findIndex(x => x > 10), [1, 2, 3].includes(2), [NaN].includes(NaN), [NaN].indexOf(NaN), arr.some(x => x > 100), arr.every(x => x > 1), arr.reduceRight((acc, x) => acc + ',' + x), Array.of(7, 8), [3, 1, 2].lastIndexOf(2)]

@@ -1,0 +1,3 @@
+// expect: [["a","b","c",""],["a","1","b","2","c","3",""],["a","b","c"],["one","two"],["a","b","c"],["a","b"],[""],[],["a","b",""],["t","e","s","t"],[],["x","-","y","-","z"],["key"],["Camel","Case","String"],["a","b","c"],["abc"],["😀","x","😀"]]
+// covers: String.prototype.split with strings, regexps, capture groups, limits, empty separators, lookahead, unicode regexps
+['a1b2c3'.split(/\d/), 'a1b2c3'.split(/(\d)/), 'a, b ,c'.split(/\s*,\s*/), 'one two three four'.split(' ', 2), 'abc'.split(''), 'abc'.split('', 2), ''.split(','), ''.split(''), 'a,b,'.split(','), 'test'.split(/(?:)/), 'x--y-z'.split(/-+/, 0), 'x--y-z'.split(/(-)+/), 'key=val=ue'.split('=', 1), 'CamelCaseString'.split(/(?=[A-Z])/), 'a\nb\r\nc'.split(/\r?\n/), 'abc'.split(undefined), '😀x😀'.split(/(?:)/u)]

@@ -1,0 +1,487 @@
+//! capsa's JavaScript runtime: QuickJS-ng (through rquickjs) as a wasm32-wasip1 module.
+//!
+//! The host pre-initialises it with wizer (`wizer-initialize` builds the runtime, the context and the
+//! prelude), so a sandbox starts with JavaScript ready. Each call passes one JSON request to `run` and
+//! gets one JSON answer back; `docs/javascript.md` describes what scripts see, and the host side lives
+//! in `crates/capsa/src/lang/js.rs`.
+//!
+//! Request: `{"op": "eval" | "handler" | "dispatch" | "compile" | "eval_compiled", "code", "file",
+//! "module", "bytecode" (base64), "request", "event", "payload", "memory_limit", "rejections"}`.
+//! Answer: `{"ok": true, "result": "<JSON text>" | null, "bytecode"?: "<base64>"}` or
+//! `{"ok": false, "code": "<error code>", "error": {"name", "message", "stack", "code"?}}`.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::CString;
+use std::io::Write as _;
+
+use rquickjs::function::Func;
+use rquickjs::promise::PromiseState;
+use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, TypedArray, Value, qjs};
+use serde_json::{Value as Json, json};
+
+capsa_guest::export_alloc!();
+
+const PRELUDE: &str = include_str!("prelude.js");
+const PRELUDE_FILE: &str = "capsa:prelude";
+
+/// How much of the sandbox's memory limit QuickJS's own allocator may use: the rest is for the
+/// runtime's stack, its data and the bookkeeping it needs to report the failure cleanly.
+const HEAP_SHARE_PERCENT: u64 = 90;
+
+struct State {
+    runtime: Runtime,
+    context: Context,
+    api: Persistent<Object<'static>>,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    static TRACKER: RefCell<Option<Persistent<Function<'static>>>> = const { RefCell::new(None) };
+    static RANDOM: Cell<u64> = const { Cell::new(0x9e37_79b9_7f4a_7c15) };
+}
+
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+unsafe extern "C" {
+    #[link_name = "random_get"]
+    fn wasi_random_get(buf: *mut u8, len: usize) -> u16;
+}
+
+fn random_bytes(buf: &mut [u8]) {
+    // SAFETY: `buf` is valid for writes of its length.
+    let errno = unsafe { wasi_random_get(buf.as_mut_ptr(), buf.len()) };
+    if errno != 0 {
+        // No randomness from the host: never hand out predictable "random" bytes.
+        std::process::abort();
+    }
+}
+
+/// Runs once, at build time, under wizer: everything made here is in the snapshot.
+#[unsafe(export_name = "wizer-initialize")]
+pub extern "C" fn initialize() {
+    let runtime = Runtime::new().expect("QuickJS runtime");
+    let context = Context::full(&runtime).expect("QuickJS context");
+    let api = context.with(|ctx| {
+        let native = native_functions(&ctx).expect("native functions");
+        let prelude: Function = eval_raw(&ctx, PRELUDE, PRELUDE_FILE, qjs::JS_EVAL_TYPE_GLOBAL as i32)
+            .and_then(|v| v.get())
+            .expect("prelude evaluates to a function");
+        let api: Object = prelude.call((native,)).expect("prelude runs");
+        let track: Function = api.get("trackRejection").expect("trackRejection");
+        TRACKER.with(|t| *t.borrow_mut() = Some(Persistent::save(&ctx, track)));
+        Persistent::save(&ctx, api)
+    });
+    runtime.set_host_promise_rejection_tracker(Some(Box::new(|ctx, promise, reason, handled| {
+        let track = TRACKER.with(|t| t.borrow().clone());
+        if let Some(track) = track.and_then(|t| t.restore(&ctx).ok()) {
+            let _ = track.call::<_, ()>((promise, reason, handled));
+        }
+    })));
+    STATE.with(|s| {
+        *s.borrow_mut() = Some(State {
+            runtime,
+            context,
+            api,
+        })
+    });
+}
+
+fn native_functions<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let native = Object::new(ctx.clone())?;
+    native.set("call", Func::from(|name: String, args: String| -> String {
+        answer(capsa_guest::start_raw(&name, args.as_bytes()))
+    }))?;
+    native.set("start", Func::from(|name: String, args: String| -> u32 {
+        capsa_guest::start_raw(&name, args.as_bytes()).into_handle()
+    }))?;
+    native.set("wait", Func::from(|handle: u32| -> String {
+        answer(capsa_guest::Pending::from_handle(handle))
+    }))?;
+    native.set("write", Func::from(|fd: i32, text: String| {
+        // A write past the output cap ends the call on the host side; nothing to do here.
+        let _ = if fd == 2 {
+            std::io::stderr().write_all(text.as_bytes())
+        } else {
+            std::io::stdout().write_all(text.as_bytes())
+        };
+    }))?;
+    native.set("random", Func::from(|| -> f64 {
+        // xorshift64*, seeded from the host's randomness at the start of every call.
+        RANDOM.with(|state| {
+            let mut x = state.get();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            state.set(x);
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        })
+    }))?;
+    native.set("fillRandom", Func::from(|ctx: Ctx<'js>, len: u32| -> rquickjs::Result<TypedArray<'js, u8>> {
+        let mut buf = vec![0u8; len as usize];
+        random_bytes(&mut buf);
+        TypedArray::new(ctx, buf)
+    }))?;
+    native.set("base64Encode", Func::from(|bytes: TypedArray<'js, u8>| -> String {
+        capsa_guest::base64_encode(bytes.as_bytes().unwrap_or_default())
+    }))?;
+    native.set("base64Decode", Func::from(|ctx: Ctx<'js>, text: String| -> rquickjs::Result<TypedArray<'js, u8>> {
+        match capsa_guest::base64_decode(&text) {
+            Some(bytes) => TypedArray::new(ctx, bytes),
+            None => Err(rquickjs::Exception::throw_type(&ctx, "invalid base64")),
+        }
+    }))?;
+    native.set("utf8Decode", Func::from(|bytes: TypedArray<'js, u8>| -> String {
+        String::from_utf8_lossy(bytes.as_bytes().unwrap_or_default()).into_owned()
+    }))?;
+    native.set("utf8Encode", Func::from(|ctx: Ctx<'js>, text: String| -> rquickjs::Result<TypedArray<'js, u8>> {
+        TypedArray::new(ctx, text.into_bytes())
+    }))?;
+    Ok(native)
+}
+
+/// A finished host call as the prelude reads it: `0` or `1`, then the JSON result or error.
+fn answer(pending: capsa_guest::Pending) -> String {
+    match pending.wait_raw() {
+        Ok(bytes) => format!("0{}", String::from_utf8_lossy(&bytes)),
+        Err(e) => format!("1{}", json!({"code": e.code, "message": e.message})),
+    }
+}
+
+/// Runs one request. The host writes it with `alloc`; the answer goes back with `return_string`.
+///
+/// # Safety
+///
+/// `ptr` and `len` must describe a buffer the host filled through `alloc`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn run(ptr: *mut u8, len: u32) -> i64 {
+    // SAFETY: guaranteed by the caller; `alloc` reserved exactly `len` bytes.
+    let input = unsafe { Vec::from_raw_parts(ptr, len as usize, len as usize) };
+    let answer = match serde_json::from_slice::<Json>(&input) {
+        Ok(request) => execute(&request),
+        Err(e) => failure("invalid_input", "Error", &format!("bad runtime request: {e}"), ""),
+    };
+    drop(input);
+    capsa_guest::return_string(answer.to_string())
+}
+
+fn failure(code: &str, name: &str, message: &str, stack: &str) -> Json {
+    json!({"ok": false, "code": code, "error": {"name": name, "message": message, "stack": stack}})
+}
+
+fn execute(request: &Json) -> Json {
+    let mut seed = [0u8; 8];
+    random_bytes(&mut seed);
+    RANDOM.with(|r| r.set(u64::from_le_bytes(seed) | 1));
+
+    STATE.with(|state| {
+        let state = state.borrow();
+        let Some(state) = state.as_ref() else {
+            return failure("internal", "Error", "the JavaScript runtime was not pre-initialised", "");
+        };
+        if let Some(limit) = request.get("memory_limit").and_then(Json::as_u64) {
+            let heap = limit / 100 * HEAP_SHARE_PERCENT;
+            state.runtime.set_memory_limit(usize::try_from(heap).unwrap_or(usize::MAX));
+        }
+        state.context.with(|ctx| {
+            let api = match state.api.clone().restore(&ctx) {
+                Ok(api) => api,
+                Err(e) => return failure("internal", "Error", &e.to_string(), ""),
+            };
+            match operate(&ctx, &api, request) {
+                Ok(done) => finish(&ctx, &api, request, done),
+                Err(thrown) => thrown_failure(&ctx, &api, thrown),
+            }
+        })
+    })
+}
+
+/// What a successful operation produced.
+struct Done<'js> {
+    value: Option<Value<'js>>,
+    bytecode: Option<Vec<u8>>,
+}
+
+fn str_field<'a>(request: &'a Json, key: &str) -> &'a str {
+    request.get(key).and_then(Json::as_str).unwrap_or("")
+}
+
+fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json) -> Result<Done<'js>, Value<'js>> {
+    let file = match str_field(request, "file") {
+        "" => "main.js",
+        file => file,
+    };
+    let code = request.get("code").and_then(Json::as_str);
+    let is_module = request.get("module").and_then(Json::as_bool).unwrap_or(false);
+    match str_field(request, "op") {
+        "eval" => {
+            let code = code.unwrap_or("");
+            if is_module {
+                evaluate_module(ctx, api, file, code)?;
+                Ok(Done { value: None, bytecode: None })
+            } else {
+                let promise = eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
+                let value = completion(ctx, drain(ctx, api, promise)?);
+                Ok(Done { value, bytecode: None })
+            }
+        }
+        "compile" => {
+            let code = code.unwrap_or("");
+            let function = eval_raw(ctx, code, file, SCRIPT_FLAGS | qjs::JS_EVAL_FLAG_COMPILE_ONLY as i32)
+                .map_err(|e| caught(ctx, e))?;
+            let bytecode = write_bytecode(ctx, &function)?;
+            Ok(Done { value: None, bytecode: Some(bytecode) })
+        }
+        "eval_compiled" => {
+            let encoded = str_field(request, "bytecode");
+            let bytes = capsa_guest::base64_decode(encoded)
+                .ok_or_else(|| error_value(ctx, "invalid bytecode encoding"))?;
+            let promise = eval_bytecode(ctx, &bytes)?;
+            let value = completion(ctx, drain(ctx, api, promise)?);
+            Ok(Done { value, bytecode: None })
+        }
+        "handler" => {
+            let namespace = match code {
+                Some(code) if is_module => evaluate_module(ctx, api, file, code)?.into_value(),
+                Some(code) => {
+                    let promise = eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
+                    drain(ctx, api, promise)?;
+                    Value::new_undefined(ctx.clone())
+                }
+                None => Value::new_undefined(ctx.clone()),
+            };
+            let context = json_to_js(ctx, request.get("request").unwrap_or(&Json::Null))?;
+            let call: Function = api.get("callHandler").map_err(|e| caught(ctx, e))?;
+            let promise: Value = call.call((namespace, context)).map_err(|e| caught(ctx, e))?;
+            let value = drain(ctx, api, promise)?;
+            Ok(Done { value: Some(value), bytecode: None })
+        }
+        "dispatch" => {
+            let payload = json_to_js(ctx, request.get("payload").unwrap_or(&Json::Null))?;
+            let dispatch: Function = api.get("dispatch").map_err(|e| caught(ctx, e))?;
+            let promise: Value = dispatch
+                .call((str_field(request, "event"), payload))
+                .map_err(|e| caught(ctx, e))?;
+            let value = drain(ctx, api, promise)?;
+            Ok(Done { value: Some(value), bytecode: None })
+        }
+        other => Err(error_value(ctx, &format!("unknown runtime operation `{other}`"))),
+    }
+}
+
+/// Scripts run as global code that may `await` at top level; the completion value is the result.
+const SCRIPT_FLAGS: i32 = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_ASYNC) as i32;
+
+/// An async script's promise resolves to `{ value }`, the script's completion value.
+fn completion<'js>(ctx: &Ctx<'js>, settled: Value<'js>) -> Option<Value<'js>> {
+    let _ = ctx;
+    settled
+        .as_object()
+        .and_then(|o| o.get::<_, Value>("value").ok())
+        .filter(|v| !v.is_undefined())
+}
+
+fn evaluate_module<'js>(
+    ctx: &Ctx<'js>,
+    api: &Object<'js>,
+    file: &str,
+    code: &str,
+) -> Result<Object<'js>, Value<'js>> {
+    let declared = Module::declare(ctx.clone(), file, code).map_err(|e| caught(ctx, e))?;
+    let (module, promise) = declared.eval().map_err(|e| caught(ctx, e))?;
+    drain(ctx, api, promise.into_value())?;
+    module.namespace().map_err(|e| caught(ctx, e))
+}
+
+/// Evaluates `code` under `file` (the name stack traces show).
+fn eval_raw<'js>(ctx: &Ctx<'js>, code: &str, file: &str, flags: i32) -> rquickjs::Result<Value<'js>> {
+    let mut source = Vec::with_capacity(code.len() + 1);
+    source.extend_from_slice(code.as_bytes());
+    source.push(0);
+    let file = CString::new(file.replace('\0', "")).unwrap_or_default();
+    // SAFETY: `source` is NUL-terminated and outlives the call; the context is live.
+    unsafe {
+        let value = qjs::JS_Eval(
+            ctx.as_raw().as_ptr(),
+            source.as_ptr().cast(),
+            code.len() as _,
+            file.as_ptr(),
+            flags,
+        );
+        checked(ctx, value)
+    }
+}
+
+/// # Safety
+///
+/// `value` must be a fresh value of `ctx` (ownership passes to the returned `Value`).
+unsafe fn checked<'js>(ctx: &Ctx<'js>, value: qjs::JSValue) -> rquickjs::Result<Value<'js>> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if qjs::JS_VALUE_GET_TAG(value) == qjs::JS_TAG_EXCEPTION {
+            Err(rquickjs::Error::Exception)
+        } else {
+            Ok(Value::from_raw(ctx.clone(), value))
+        }
+    }
+}
+
+fn write_bytecode<'js>(ctx: &Ctx<'js>, function: &Value<'js>) -> Result<Vec<u8>, Value<'js>> {
+    let mut len = 0u32;
+    // SAFETY: `function` is a live value of `ctx`; the returned buffer is QuickJS-allocated and freed
+    // with `js_free` after copying.
+    unsafe {
+        let buf = qjs::JS_WriteObject(
+            ctx.as_raw().as_ptr(),
+            &mut len,
+            function.as_raw(),
+            qjs::JS_WRITE_OBJ_BYTECODE as i32,
+        );
+        if buf.is_null() {
+            return Err(ctx.catch());
+        }
+        let bytes = std::slice::from_raw_parts(buf, len as usize).to_vec();
+        qjs::js_free(ctx.as_raw().as_ptr(), buf.cast());
+        Ok(bytes)
+    }
+}
+
+fn eval_bytecode<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Result<Value<'js>, Value<'js>> {
+    // SAFETY: the bytes were produced by `write_bytecode` of this very runtime build; the host only
+    // passes bytecode it got from `compile` (users cannot supply their own).
+    unsafe {
+        let raw = ctx.as_raw().as_ptr();
+        let function = qjs::JS_ReadObject(
+            raw,
+            bytes.as_ptr(),
+            bytes.len() as u32,
+            qjs::JS_READ_OBJ_BYTECODE as i32,
+        );
+        if qjs::JS_VALUE_GET_TAG(function) == qjs::JS_TAG_EXCEPTION {
+            return Err(ctx.catch());
+        }
+        let value = qjs::JS_EvalFunction(raw, function);
+        checked(ctx, value).map_err(|e| caught(ctx, e))
+    }
+}
+
+/// Runs jobs and settles host calls until `value` (a promise, or any value) is settled.
+fn drain<'js>(ctx: &Ctx<'js>, api: &Object<'js>, value: Value<'js>) -> Result<Value<'js>, Value<'js>> {
+    let Some(promise) = value.as_promise().cloned() else {
+        run_jobs(ctx)?;
+        return Ok(value);
+    };
+    let settle: Function = api.get("settleOne").map_err(|e| caught(ctx, e))?;
+    loop {
+        run_jobs(ctx)?;
+        match promise.state() {
+            PromiseState::Resolved => return promise.result::<Value>().unwrap_or(Ok(value)).map_err(|e| caught(ctx, e)),
+            PromiseState::Rejected => {
+                return Err(match promise.result::<Value>() {
+                    Some(Err(e)) => caught(ctx, e),
+                    _ => error_value(ctx, "promise rejected"),
+                });
+            }
+            PromiseState::Pending => {
+                let progressed: bool = settle.call(()).map_err(|e| caught(ctx, e))?;
+                if !progressed {
+                    return Err(error_value(
+                        ctx,
+                        "the code awaits a promise that can never settle: no job and no host call is left to run",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn run_jobs<'js>(ctx: &Ctx<'js>) -> Result<(), Value<'js>> {
+    loop {
+        let mut job_ctx = std::ptr::null_mut();
+        // SAFETY: the runtime is live; `job_ctx` receives the context of a failed job.
+        let status = unsafe { qjs::JS_ExecutePendingJob(qjs::JS_GetRuntime(ctx.as_raw().as_ptr()), &mut job_ctx) };
+        match status {
+            0 => return Ok(()),
+            s if s < 0 => return Err(ctx.catch()),
+            _ => {}
+        }
+    }
+}
+
+/// The exception behind an rquickjs error.
+fn caught<'js>(ctx: &Ctx<'js>, error: rquickjs::Error) -> Value<'js> {
+    match error {
+        rquickjs::Error::Exception => ctx.catch(),
+        other => error_value(ctx, &other.to_string()),
+    }
+}
+
+fn error_value<'js>(ctx: &Ctx<'js>, message: &str) -> Value<'js> {
+    let _ = rquickjs::Exception::throw_message(ctx, message);
+    ctx.catch()
+}
+
+fn json_to_js<'js>(ctx: &Ctx<'js>, value: &Json) -> Result<Value<'js>, Value<'js>> {
+    ctx.json_parse(value.to_string()).map_err(|e| caught(ctx, e))
+}
+
+fn js_to_json<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Option<Json> {
+    let text = ctx.json_stringify(value).ok()??.to_string().ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn finish<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json, done: Done<'js>) -> Json {
+    let rejections: Vec<Json> = api
+        .get::<_, Function>("takeRejections")
+        .and_then(|f| f.call::<_, Value>(()))
+        .ok()
+        .and_then(|v| js_to_json(ctx, v))
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    if let Some(first) = rejections.first() {
+        if str_field(request, "rejections") == "error" {
+            return json!({"ok": false, "code": "guest_exception", "error": first, "unhandled_rejection": true});
+        }
+        let report: Option<Function> = api.get("reportRejection").ok();
+        for rejection in &rejections {
+            if let (Some(report), Ok(d)) = (&report, json_to_js(ctx, rejection)) {
+                let _ = report.call::<_, ()>((d,));
+            }
+        }
+    }
+    let result = match done.value {
+        None => Json::Null,
+        Some(value) => {
+            let to_result: Option<Function> = api.get("toResult").ok();
+            match to_result.and_then(|f| f.call::<_, Option<String>>((value,)).ok()) {
+                Some(Some(text)) => serde_json::from_str(&text).unwrap_or(Json::String(text)),
+                _ => Json::Null,
+            }
+        }
+    };
+    let mut answer = json!({"ok": true, "result": result});
+    if let Some(bytecode) = done.bytecode {
+        answer["bytecode"] = Json::String(capsa_guest::base64_encode(&bytecode));
+    }
+    answer
+}
+
+fn thrown_failure<'js>(ctx: &Ctx<'js>, api: &Object<'js>, thrown: Value<'js>) -> Json {
+    let described = api
+        .get::<_, Function>("describe")
+        .and_then(|f| f.call::<_, Value>((thrown,)))
+        .ok()
+        .and_then(|v| js_to_json(ctx, v));
+    let Some(error) = described else {
+        // Describing failed too: QuickJS has no memory left to build the report.
+        return failure("memory_limit_exceeded", "InternalError", "out of memory", "");
+    };
+    let name = str_field(&error, "name");
+    let message = str_field(&error, "message");
+    let code = if name == "InternalError" && message == "out of memory" {
+        "memory_limit_exceeded"
+    } else if name == "RangeError" && message == "Maximum call stack size exceeded" {
+        "stack_overflow"
+    } else {
+        "guest_exception"
+    };
+    json!({"ok": false, "code": code, "error": error})
+}

@@ -1,0 +1,321 @@
+// capsa's JavaScript prelude: the guest API (docs/javascript.md) over the native functions in lib.rs.
+// Evaluated once, when the runtime is pre-initialised; every sandbox starts from that snapshot.
+// `native` holds the Rust functions; everything user code may see is defined here.
+(native) => {
+  "use strict";
+  const global = globalThis;
+  const define = (object, name, value) =>
+    Object.defineProperty(object, name, { value, writable: true, configurable: true, enumerable: false });
+
+  // --- host calls -----------------------------------------------------------------------------
+  class HostError extends Error {
+    constructor(code, message) {
+      super(message);
+      this.name = "HostError";
+      this.code = code;
+    }
+  }
+
+  const encodeArgs = (args) => {
+    const text = JSON.stringify(args === undefined ? null : args, (_, v) =>
+      typeof v === "bigint" ? v.toString() : v);
+    return text === undefined ? "null" : text;
+  };
+
+  // `text` is the host's answer: a status digit, then JSON.
+  const decodeAnswer = (text) => {
+    const value = JSON.parse(text.slice(1));
+    if (text[0] === "0") return { ok: true, value };
+    return { ok: false, error: new HostError(value.code, value.message) };
+  };
+
+  const pending = new Map(); // handle -> { resolve, reject }
+
+  const host = {
+    call(name, args) {
+      const answer = decodeAnswer(native.call(String(name), encodeArgs(args)));
+      if (answer.ok) return answer.value;
+      throw answer.error;
+    },
+    rpc(name, args) {
+      return new Promise((resolve, reject) => {
+        const handle = native.start(String(name), encodeArgs(args));
+        pending.set(handle, { resolve, reject });
+      });
+    },
+    on(event, fn) {
+      if (typeof fn !== "function") throw new TypeError("host.on(event, fn): fn must be a function");
+      handlers.set(String(event), fn);
+    },
+  };
+  const handlers = new Map();
+
+  // Called by the runtime when no job is left to run: waits for the oldest host call in flight.
+  const settleOne = () => {
+    const first = pending.entries().next();
+    if (first.done) return false;
+    const [handle, { resolve, reject }] = first.value;
+    pending.delete(handle);
+    const answer = decodeAnswer(native.wait(handle));
+    if (answer.ok) resolve(answer.value);
+    else reject(answer.error);
+    return true;
+  };
+
+  // --- kv -------------------------------------------------------------------------------------
+  // Values are strings, or bytes (Uint8Array / ArrayBuffer) which come back as a Uint8Array.
+  const kvValue = (value) => {
+    if (typeof value === "string") return { value };
+    const body = value instanceof ArrayBuffer || ArrayBuffer.isView(value) ? bodyText(value) : null;
+    if (!body) throw new TypeError("kv.set: the value must be a string or bytes (JSON.stringify objects)");
+    return { value_base64: body.base64 };
+  };
+  const kv = {
+    get: (key) => host.rpc("kv.get", { key: String(key) }).then((r) =>
+      r === null ? null : r.value !== undefined ? r.value : native.base64Decode(r.value_base64)),
+    set: (key, value, options = {}) => {
+      const args = { key: String(key), ...kvValue(value) };
+      if (options.ttl_ms !== undefined) args.ttl_ms = options.ttl_ms;
+      return host.rpc("kv.set", args).then(() => undefined);
+    },
+    delete: (key) => host.rpc("kv.delete", { key: String(key) }).then((r) => Boolean(r && r.deleted)),
+    list: (prefix = "", options = {}) => host.rpc("kv.list", { prefix: String(prefix), ...options }),
+  };
+
+  // --- fetch ----------------------------------------------------------------------------------
+  class Headers {
+    #map = new Map();
+    constructor(init) {
+      if (init instanceof Headers) init = init.entries();
+      else if (init && typeof init === "object" && !(Symbol.iterator in init)) init = Object.entries(init);
+      for (const [k, v] of init || []) this.append(k, v);
+    }
+    append(name, value) {
+      const key = String(name).toLowerCase();
+      const prev = this.#map.get(key);
+      this.#map.set(key, prev === undefined ? String(value) : `${prev}, ${value}`);
+    }
+    set(name, value) { this.#map.set(String(name).toLowerCase(), String(value)); }
+    get(name) { const v = this.#map.get(String(name).toLowerCase()); return v === undefined ? null : v; }
+    has(name) { return this.#map.has(String(name).toLowerCase()); }
+    delete(name) { this.#map.delete(String(name).toLowerCase()); }
+    forEach(fn, thisArg) { for (const [k, v] of this.#map) fn.call(thisArg, v, k, this); }
+    *entries() { yield* [...this.#map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); }
+    *keys() { for (const [k] of this.entries()) yield k; }
+    *values() { for (const [, v] of this.entries()) yield v; }
+    [Symbol.iterator]() { return this.entries(); }
+    toJSON() { return Object.fromEntries(this.entries()); }
+  }
+
+  const bodyText = (body) => {
+    if (body === undefined || body === null) return { text: "" };
+    if (typeof body === "string") return { text: body };
+    if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) {
+      const bytes = body instanceof ArrayBuffer ? new Uint8Array(body)
+        : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+      return { base64: native.base64Encode(bytes) };
+    }
+    return { text: String(body) };
+  };
+
+  class Response {
+    #body;
+    constructor(body, init = {}) {
+      this.#body = bodyText(body);
+      this.status = init.status === undefined ? 200 : Number(init.status);
+      this.statusText = init.statusText === undefined ? "" : String(init.statusText);
+      this.headers = new Headers(init.headers);
+      this.url = init.url === undefined ? "" : String(init.url);
+      this.redirected = false;
+    }
+    static json(data, init = {}) {
+      const headers = new Headers(init.headers);
+      if (!headers.has("content-type")) headers.set("content-type", "application/json");
+      return new Response(JSON.stringify(data), { ...init, headers });
+    }
+    get ok() { return this.status >= 200 && this.status < 300; }
+    async text() {
+      const b = this.#body;
+      return b.base64 === undefined ? b.text : native.utf8Decode(native.base64Decode(b.base64));
+    }
+    async json() { return JSON.parse(await this.text()); }
+    async arrayBuffer() {
+      const b = this.#body;
+      return b.base64 === undefined ? native.utf8Encode(b.text).buffer : native.base64Decode(b.base64).buffer;
+    }
+    // The handler contract (docs/contract.md): { status, headers, body | body_base64 }.
+    toJSON() {
+      const out = { status: this.status, headers: this.headers.toJSON() };
+      if (this.#body.base64 === undefined) out.body = this.#body.text;
+      else out.body_base64 = this.#body.base64;
+      return out;
+    }
+  }
+
+  async function fetch(input, init = {}) {
+    const url = typeof input === "string" ? input : input && input.url !== undefined ? input.url : String(input);
+    const request = { url: String(url), method: String(init.method || "GET").toUpperCase() };
+    const headers = new Headers(init.headers);
+    const list = [...headers.entries()];
+    if (list.length) request.headers = Object.fromEntries(list);
+    if (init.body !== undefined && init.body !== null) {
+      const body = bodyText(init.body);
+      if (body.base64 === undefined) request.body = body.text;
+      else request.body_base64 = body.base64;
+    }
+    const r = await host.rpc("http.fetch", request);
+    const body = r.body_base64 === undefined ? (r.body ?? "") : native.base64Decode(r.body_base64);
+    const response = new Response(body, { status: r.status, headers: r.headers, url: r.url ?? request.url });
+    response.redirected = Boolean(r.redirected);
+    return response;
+  }
+
+  // --- console --------------------------------------------------------------------------------
+  const inspect = (value, depth = 0, seen = new Set()) => {
+    switch (typeof value) {
+      case "string": return depth === 0 ? value : JSON.stringify(value);
+      case "undefined": return "undefined";
+      case "bigint": return `${value}n`;
+      case "symbol": return value.toString();
+      case "function": return `[Function: ${value.name || "(anonymous)"}]`;
+      case "number": return Object.is(value, -0) ? "-0" : String(value);
+      case "boolean": return String(value);
+    }
+    if (value === null) return "null";
+    if (value instanceof Error) return value.stack ? `${value.name}: ${value.message}\n${value.stack}`.trimEnd() : `${value.name}: ${value.message}`;
+    if (seen.has(value)) return "[Circular]";
+    if (depth > 4) return Array.isArray(value) ? "[Array]" : "[Object]";
+    seen.add(value);
+    try {
+      if (Array.isArray(value)) return `[ ${value.map((v) => inspect(v, depth + 1, seen)).join(", ")} ]`.replace("[  ]", "[]");
+      if (value instanceof Map) return `Map(${value.size}) { ${[...value].map(([k, v]) => `${inspect(k, depth + 1, seen)} => ${inspect(v, depth + 1, seen)}`).join(", ")} }`;
+      if (value instanceof Set) return `Set(${value.size}) { ${[...value].map((v) => inspect(v, depth + 1, seen)).join(", ")} }`;
+      if (value instanceof Date) return isNaN(value) ? "Invalid Date" : value.toISOString();
+      if (value instanceof RegExp) return String(value);
+      if (typeof value.then === "function") return "Promise { <pending> }";
+      const entries = Object.entries(value).map(([k, v]) =>
+        `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${inspect(v, depth + 1, seen)}`);
+      const tag = value.constructor && value.constructor !== Object && value.constructor.name ? `${value.constructor.name} ` : "";
+      return entries.length ? `${tag}{ ${entries.join(", ")} }` : `${tag}{}`;
+    } finally {
+      seen.delete(value);
+    }
+  };
+  const format = (args) => args.map((a) => inspect(a)).join(" ") + "\n";
+  const console = {
+    log: (...args) => native.write(1, format(args)),
+    info: (...args) => native.write(1, format(args)),
+    debug: (...args) => native.write(1, format(args)),
+    warn: (...args) => native.write(2, format(args)),
+    error: (...args) => native.write(2, format(args)),
+    trace: (...args) => native.write(2, format(args)),
+  };
+
+  // --- crypto (random only) -------------------------------------------------------------------
+  const crypto = {
+    getRandomValues(array) {
+      if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView)
+        throw new TypeError("getRandomValues needs an integer typed array");
+      if (array.byteLength > 65536) throw new RangeError("getRandomValues: at most 65536 bytes");
+      native.fillRandom(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      return array;
+    },
+    randomUUID() {
+      const b = crypto.getRandomValues(new Uint8Array(16));
+      b[6] = (b[6] & 0x0f) | 0x40;
+      b[8] = (b[8] & 0x3f) | 0x80;
+      const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    },
+  };
+
+  for (const [name, value] of Object.entries({ host, kv, fetch, console, crypto, Headers, Response, HostError })) {
+    define(global, name, value);
+  }
+  define(Math, "random", native.random);
+
+  // --- what the runtime calls -----------------------------------------------------------------
+  const rejections = new Map(); // promise -> reason
+  const trackRejection = (promise, reason, handled) => {
+    if (handled) rejections.delete(promise);
+    else rejections.set(promise, reason);
+  };
+
+  const describe = (error) => {
+    if (error instanceof Error) {
+      const stack = String(error.stack || "").split("\n").filter((l) => l && !l.includes("capsa:")).join("\n");
+      const out = { name: String(error.name), message: String(error.message), stack };
+      if (error instanceof HostError) out.code = error.code;
+      return out;
+    }
+    return { name: "Uncaught", message: inspect(error), stack: "" };
+  };
+
+  const toResult = (value) => {
+    if (value === undefined || typeof value === "function" || typeof value === "symbol") return undefined;
+    try {
+      return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+    } catch {
+      return JSON.stringify(inspect(value));
+    }
+  };
+
+  const toResponse = (value) => {
+    if (value instanceof Response) return value.toJSON();
+    if (value && typeof value === "object" && typeof value.status === "number" &&
+        ("body" in value || "headers" in value || "body_base64" in value)) {
+      const out = { status: value.status, headers: value.headers instanceof Headers ? value.headers.toJSON() : (value.headers || {}) };
+      if (value.body_base64 !== undefined) out.body_base64 = String(value.body_base64);
+      else out.body = typeof value.body === "string" ? value.body : value.body === undefined ? "" : JSON.stringify(value.body);
+      return out;
+    }
+    if (typeof value === "string") return { status: 200, headers: { "content-type": "text/plain; charset=utf-8" }, body: value };
+    return { status: 200, headers: { "content-type": "application/json" }, body: toResult(value === undefined ? null : value) };
+  };
+
+  const findHandler = (namespace) => {
+    const exported = namespace && namespace.default;
+    if (exported && typeof exported.fetch === "function") return (req) => exported.fetch(req);
+    if (typeof exported === "function") return exported;
+    if (namespace && typeof namespace.handler === "function") return namespace.handler;
+    if (typeof global.handler === "function") return global.handler;
+    return null;
+  };
+
+  const request = (context) => {
+    const req = { ...context };
+    define(req, "text", async () => req.body_base64 !== undefined
+      ? native.utf8Decode(native.base64Decode(req.body_base64)) : (req.body ?? ""));
+    define(req, "json", async () => JSON.parse(await req.text()));
+    return req;
+  };
+
+  return {
+    settleOne,
+    pendingCount: () => pending.size,
+    trackRejection,
+    describe,
+    toResult,
+    async callHandler(namespace, context) {
+      const handler = findHandler(namespace);
+      if (!handler) {
+        throw new TypeError("no handler: define `function handler(request)` or `export default { fetch(request) }`");
+      }
+      return toResponse(await handler(request(context)));
+    },
+    async dispatch(event, payload) {
+      const fn = handlers.get(event);
+      if (!fn) throw new TypeError(`no handler for event \`${event}\`: register one with host.on(${JSON.stringify(event)}, fn)`);
+      return fn(payload);
+    },
+    // Unhandled rejections left at the end of a call, described; the list is emptied.
+    takeRejections() {
+      const out = [...rejections.values()].map(describe);
+      rejections.clear();
+      return out;
+    },
+    reportRejection(d) {
+      native.write(2, `Uncaught (in promise) ${d.name}: ${d.message}\n${d.stack ? d.stack + "\n" : ""}`);
+    },
+  };
+}
