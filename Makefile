@@ -5,7 +5,14 @@ GUEST_TARGET := wasm32-wasip1
 GUESTS := $(CURDIR)/target/$(GUEST_TARGET)/guest
 CAPSA := $(CURDIR)/target/release/capsa
 
-.PHONY: all toolchain guests build demo test lint bench clean-cache
+# rquickjs builds QuickJS for wasm with a wasi-sdk; Debian's clang-19 and wasi-libc, arranged the way it
+# expects, are one. bindgen (for rquickjs' wasm32 bindings) needs libclang.
+WASI_SDK_DIR := $(CURDIR)/target/wasi-sdk
+GUEST_ENV := WASI_SDK=$(WASI_SDK_DIR) LIBCLANG_PATH=/usr/lib/llvm-19/lib
+# The JavaScript runtime is a wasm-only crate: host builds leave it out.
+HOST_ONLY := --workspace --exclude capsa-js
+
+.PHONY: all toolchain wasi-sdk guests build demo test lint bench clean-cache
 
 all: build
 
@@ -13,9 +20,18 @@ all: build
 toolchain:
 	@rustup target list --installed | grep -qx '$(GUEST_TARGET)' || rustup target add $(GUEST_TARGET)
 
-# Rust guests (test programs, examples) for wasm32-wasip1, in the shared target directory.
-guests: toolchain
-	$(CARGO) build --target $(GUEST_TARGET) --profile guest -p capsa-test-programs
+wasi-sdk:
+	@command -v clang-19 >/dev/null || { echo "clang-19 is missing: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-19-dev" >&2; exit 1; }
+	@mkdir -p $(WASI_SDK_DIR)/bin $(WASI_SDK_DIR)/share/wasi-sysroot/include $(WASI_SDK_DIR)/share/wasi-sysroot/lib
+	@ln -sfn /usr/bin/clang-19 $(WASI_SDK_DIR)/bin/clang
+	@ln -sfn /usr/bin/llvm-ar-19 $(WASI_SDK_DIR)/bin/ar
+	@ln -sfn /usr/include/wasm32-wasi $(WASI_SDK_DIR)/share/wasi-sysroot/include/wasm32-wasip1
+	@ln -sfn /usr/lib/wasm32-wasi $(WASI_SDK_DIR)/share/wasi-sysroot/lib/wasm32-wasip1
+
+# Guests for wasm32-wasip1, in the shared target directory: the JavaScript runtime (embedded into the
+# library by its build script) and the Rust test programs.
+guests: toolchain wasi-sdk
+	$(GUEST_ENV) $(CARGO) build --target $(GUEST_TARGET) --profile guest -p capsa-js -p capsa-test-programs
 
 build: guests
 	$(CARGO) build --release -p capsa-cli
@@ -36,12 +52,12 @@ demo: build
 	$(CAPSA) run $(GUESTS)/probe.wasm --dir $(CURDIR)/docs:/docs:ro -- ls /docs
 
 test: guests
-	$(CARGO) test --workspace
+	$(CARGO) test $(HOST_ONLY)
 
-lint: toolchain
+lint: guests
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p capsa-guest -p capsa-test-programs --target $(GUEST_TARGET) -- -D warnings
+	$(CARGO) clippy $(HOST_ONLY) --all-targets -- -D warnings
+	$(GUEST_ENV) $(CARGO) clippy -p capsa-guest -p capsa-test-programs -p capsa-js --target $(GUEST_TARGET) --profile guest -- -D warnings
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --no-deps -p capsa -p capsa-guest -p capsa-store
 
 bench: guests

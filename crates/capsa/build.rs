@@ -38,7 +38,11 @@ fn target_dir() -> PathBuf {
         .and_then(|build| build.parent()?.parent())
         .map(|dir| {
             // `<target>/<triple>/<profile>` when cross-compiling the host crate.
-            if dir.join("CACHEDIR.TAG").is_file() { dir.to_path_buf() } else { dir.parent().unwrap_or(dir).to_path_buf() }
+            if dir.join("CACHEDIR.TAG").is_file() {
+                dir.to_path_buf()
+            } else {
+                dir.parent().unwrap_or(dir).to_path_buf()
+            }
         })
         .expect("OUT_DIR lies inside the target directory")
 }

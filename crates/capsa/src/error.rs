@@ -76,7 +76,9 @@ impl ErrorCode {
 
     /// The code named `name` (as [`ErrorCode::as_str`] spells it).
     pub fn from_name(name: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL.into_iter().find(|code| code.as_str() == name)
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == name)
     }
 
     /// The stable snake_case name of the code, e.g. `"memory_limit_exceeded"`.

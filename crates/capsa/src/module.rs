@@ -78,7 +78,9 @@ impl Module {
         source: &dyn Fn() -> Result<Vec<u8>>,
     ) -> Result<Module> {
         let inner = &engine.inner;
-        let (module, source) = inner.cache.get_or_compile(&inner.wasmtime, &digest, source)?;
+        let (module, source) = inner
+            .cache
+            .get_or_compile(&inner.wasmtime, &digest, source)?;
         let pre = inner
             .linker
             .instantiate_pre(&module)

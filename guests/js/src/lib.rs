@@ -16,7 +16,9 @@ use std::io::Write as _;
 
 use rquickjs::function::Func;
 use rquickjs::promise::PromiseState;
-use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, TypedArray, Value, qjs};
+use rquickjs::{
+    Context, Ctx, Function, Module, Object, Persistent, Runtime, TypedArray, Value, qjs,
+};
 use serde_json::{Value as Json, json};
 
 capsa_guest::export_alloc!();
@@ -62,9 +64,10 @@ pub extern "C" fn initialize() {
     let context = Context::full(&runtime).expect("QuickJS context");
     let api = context.with(|ctx| {
         let native = native_functions(&ctx).expect("native functions");
-        let prelude: Function = eval_raw(&ctx, PRELUDE, PRELUDE_FILE, qjs::JS_EVAL_TYPE_GLOBAL as i32)
-            .and_then(|v| v.get())
-            .expect("prelude evaluates to a function");
+        let prelude: Function =
+            eval_raw(&ctx, PRELUDE, PRELUDE_FILE, qjs::JS_EVAL_TYPE_GLOBAL as i32)
+                .and_then(|v| v.get())
+                .expect("prelude evaluates to a function");
         let api: Object = prelude.call((native,)).expect("prelude runs");
         let track: Function = api.get("trackRejection").expect("trackRejection");
         TRACKER.with(|t| *t.borrow_mut() = Some(Persistent::save(&ctx, track)));
@@ -87,54 +90,88 @@ pub extern "C" fn initialize() {
 
 fn native_functions<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     let native = Object::new(ctx.clone())?;
-    native.set("call", Func::from(|name: String, args: String| -> String {
-        answer(capsa_guest::start_raw(&name, args.as_bytes()))
-    }))?;
-    native.set("start", Func::from(|name: String, args: String| -> u32 {
-        capsa_guest::start_raw(&name, args.as_bytes()).into_handle()
-    }))?;
-    native.set("wait", Func::from(|handle: u32| -> String {
-        answer(capsa_guest::Pending::from_handle(handle))
-    }))?;
-    native.set("write", Func::from(|fd: i32, text: String| {
-        // A write past the output cap ends the call on the host side; nothing to do here.
-        let _ = if fd == 2 {
-            std::io::stderr().write_all(text.as_bytes())
-        } else {
-            std::io::stdout().write_all(text.as_bytes())
-        };
-    }))?;
-    native.set("random", Func::from(|| -> f64 {
-        // xorshift64*, seeded from the host's randomness at the start of every call.
-        RANDOM.with(|state| {
-            let mut x = state.get();
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            state.set(x);
-            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-        })
-    }))?;
-    native.set("fillRandom", Func::from(|ctx: Ctx<'js>, len: u32| -> rquickjs::Result<TypedArray<'js, u8>> {
-        let mut buf = vec![0u8; len as usize];
-        random_bytes(&mut buf);
-        TypedArray::new(ctx, buf)
-    }))?;
-    native.set("base64Encode", Func::from(|bytes: TypedArray<'js, u8>| -> String {
-        capsa_guest::base64_encode(bytes.as_bytes().unwrap_or_default())
-    }))?;
-    native.set("base64Decode", Func::from(|ctx: Ctx<'js>, text: String| -> rquickjs::Result<TypedArray<'js, u8>> {
-        match capsa_guest::base64_decode(&text) {
-            Some(bytes) => TypedArray::new(ctx, bytes),
-            None => Err(rquickjs::Exception::throw_type(&ctx, "invalid base64")),
-        }
-    }))?;
-    native.set("utf8Decode", Func::from(|bytes: TypedArray<'js, u8>| -> String {
-        String::from_utf8_lossy(bytes.as_bytes().unwrap_or_default()).into_owned()
-    }))?;
-    native.set("utf8Encode", Func::from(|ctx: Ctx<'js>, text: String| -> rquickjs::Result<TypedArray<'js, u8>> {
-        TypedArray::new(ctx, text.into_bytes())
-    }))?;
+    native.set(
+        "call",
+        Func::from(|name: String, args: String| -> String {
+            answer(capsa_guest::start_raw(&name, args.as_bytes()))
+        }),
+    )?;
+    native.set(
+        "start",
+        Func::from(|name: String, args: String| -> u32 {
+            capsa_guest::start_raw(&name, args.as_bytes()).into_handle()
+        }),
+    )?;
+    native.set(
+        "wait",
+        Func::from(|handle: u32| -> String { answer(capsa_guest::Pending::from_handle(handle)) }),
+    )?;
+    native.set(
+        "write",
+        Func::from(|fd: i32, text: String| {
+            // A write past the output cap ends the call on the host side; nothing to do here.
+            let _ = if fd == 2 {
+                std::io::stderr().write_all(text.as_bytes())
+            } else {
+                std::io::stdout().write_all(text.as_bytes())
+            };
+        }),
+    )?;
+    native.set(
+        "random",
+        Func::from(|| -> f64 {
+            // xorshift64*, seeded from the host's randomness at the start of every call.
+            RANDOM.with(|state| {
+                let mut x = state.get();
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                state.set(x);
+                (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+            })
+        }),
+    )?;
+    native.set(
+        "fillRandom",
+        Func::from(
+            |ctx: Ctx<'js>, len: u32| -> rquickjs::Result<TypedArray<'js, u8>> {
+                let mut buf = vec![0u8; len as usize];
+                random_bytes(&mut buf);
+                TypedArray::new(ctx, buf)
+            },
+        ),
+    )?;
+    native.set(
+        "base64Encode",
+        Func::from(|bytes: TypedArray<'js, u8>| -> String {
+            capsa_guest::base64_encode(bytes.as_bytes().unwrap_or_default())
+        }),
+    )?;
+    native.set(
+        "base64Decode",
+        Func::from(
+            |ctx: Ctx<'js>, text: String| -> rquickjs::Result<TypedArray<'js, u8>> {
+                match capsa_guest::base64_decode(&text) {
+                    Some(bytes) => TypedArray::new(ctx, bytes),
+                    None => Err(rquickjs::Exception::throw_type(&ctx, "invalid base64")),
+                }
+            },
+        ),
+    )?;
+    native.set(
+        "utf8Decode",
+        Func::from(|bytes: TypedArray<'js, u8>| -> String {
+            String::from_utf8_lossy(bytes.as_bytes().unwrap_or_default()).into_owned()
+        }),
+    )?;
+    native.set(
+        "utf8Encode",
+        Func::from(
+            |ctx: Ctx<'js>, text: String| -> rquickjs::Result<TypedArray<'js, u8>> {
+                TypedArray::new(ctx, text.into_bytes())
+            },
+        ),
+    )?;
     Ok(native)
 }
 
@@ -157,7 +194,12 @@ pub unsafe extern "C" fn run(ptr: *mut u8, len: u32) -> i64 {
     let input = unsafe { Vec::from_raw_parts(ptr, len as usize, len as usize) };
     let answer = match serde_json::from_slice::<Json>(&input) {
         Ok(request) => execute(&request),
-        Err(e) => failure("invalid_input", "Error", &format!("bad runtime request: {e}"), ""),
+        Err(e) => failure(
+            "invalid_input",
+            "Error",
+            &format!("bad runtime request: {e}"),
+            "",
+        ),
     };
     drop(input);
     capsa_guest::return_string(answer.to_string())
@@ -175,11 +217,18 @@ fn execute(request: &Json) -> Json {
     STATE.with(|state| {
         let state = state.borrow();
         let Some(state) = state.as_ref() else {
-            return failure("internal", "Error", "the JavaScript runtime was not pre-initialised", "");
+            return failure(
+                "internal",
+                "Error",
+                "the JavaScript runtime was not pre-initialised",
+                "",
+            );
         };
         if let Some(limit) = request.get("memory_limit").and_then(Json::as_u64) {
             let heap = limit / 100 * HEAP_SHARE_PERCENT;
-            state.runtime.set_memory_limit(usize::try_from(heap).unwrap_or(usize::MAX));
+            state
+                .runtime
+                .set_memory_limit(usize::try_from(heap).unwrap_or(usize::MAX));
         }
         state.context.with(|ctx| {
             let api = match state.api.clone().restore(&ctx) {
@@ -204,31 +253,53 @@ fn str_field<'a>(request: &'a Json, key: &str) -> &'a str {
     request.get(key).and_then(Json::as_str).unwrap_or("")
 }
 
-fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json) -> Result<Done<'js>, Value<'js>> {
+fn operate<'js>(
+    ctx: &Ctx<'js>,
+    api: &Object<'js>,
+    request: &Json,
+) -> Result<Done<'js>, Value<'js>> {
     let file = match str_field(request, "file") {
         "" => "main.js",
         file => file,
     };
     let code = request.get("code").and_then(Json::as_str);
-    let is_module = request.get("module").and_then(Json::as_bool).unwrap_or(false);
+    let is_module = request
+        .get("module")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
     match str_field(request, "op") {
         "eval" => {
             let code = code.unwrap_or("");
             if is_module {
                 evaluate_module(ctx, api, file, code)?;
-                Ok(Done { value: None, bytecode: None })
+                Ok(Done {
+                    value: None,
+                    bytecode: None,
+                })
             } else {
-                let promise = eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
+                let promise =
+                    eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
                 let value = completion(ctx, drain(ctx, api, promise)?);
-                Ok(Done { value, bytecode: None })
+                Ok(Done {
+                    value,
+                    bytecode: None,
+                })
             }
         }
         "compile" => {
             let code = code.unwrap_or("");
-            let function = eval_raw(ctx, code, file, SCRIPT_FLAGS | qjs::JS_EVAL_FLAG_COMPILE_ONLY as i32)
-                .map_err(|e| caught(ctx, e))?;
+            let function = eval_raw(
+                ctx,
+                code,
+                file,
+                SCRIPT_FLAGS | qjs::JS_EVAL_FLAG_COMPILE_ONLY as i32,
+            )
+            .map_err(|e| caught(ctx, e))?;
             let bytecode = write_bytecode(ctx, &function)?;
-            Ok(Done { value: None, bytecode: Some(bytecode) })
+            Ok(Done {
+                value: None,
+                bytecode: Some(bytecode),
+            })
         }
         "eval_compiled" => {
             let encoded = str_field(request, "bytecode");
@@ -236,13 +307,17 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json) -> Result<Don
                 .ok_or_else(|| error_value(ctx, "invalid bytecode encoding"))?;
             let promise = eval_bytecode(ctx, &bytes)?;
             let value = completion(ctx, drain(ctx, api, promise)?);
-            Ok(Done { value, bytecode: None })
+            Ok(Done {
+                value,
+                bytecode: None,
+            })
         }
         "handler" => {
             let namespace = match code {
                 Some(code) if is_module => evaluate_module(ctx, api, file, code)?.into_value(),
                 Some(code) => {
-                    let promise = eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
+                    let promise =
+                        eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
                     drain(ctx, api, promise)?;
                     Value::new_undefined(ctx.clone())
                 }
@@ -250,9 +325,14 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json) -> Result<Don
             };
             let context = json_to_js(ctx, request.get("request").unwrap_or(&Json::Null))?;
             let call: Function = api.get("callHandler").map_err(|e| caught(ctx, e))?;
-            let promise: Value = call.call((namespace, context)).map_err(|e| caught(ctx, e))?;
+            let promise: Value = call
+                .call((namespace, context))
+                .map_err(|e| caught(ctx, e))?;
             let value = drain(ctx, api, promise)?;
-            Ok(Done { value: Some(value), bytecode: None })
+            Ok(Done {
+                value: Some(value),
+                bytecode: None,
+            })
         }
         "dispatch" => {
             let payload = json_to_js(ctx, request.get("payload").unwrap_or(&Json::Null))?;
@@ -261,9 +341,15 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json) -> Result<Don
                 .call((str_field(request, "event"), payload))
                 .map_err(|e| caught(ctx, e))?;
             let value = drain(ctx, api, promise)?;
-            Ok(Done { value: Some(value), bytecode: None })
+            Ok(Done {
+                value: Some(value),
+                bytecode: None,
+            })
         }
-        other => Err(error_value(ctx, &format!("unknown runtime operation `{other}`"))),
+        other => Err(error_value(
+            ctx,
+            &format!("unknown runtime operation `{other}`"),
+        )),
     }
 }
 
@@ -292,7 +378,12 @@ fn evaluate_module<'js>(
 }
 
 /// Evaluates `code` under `file` (the name stack traces show).
-fn eval_raw<'js>(ctx: &Ctx<'js>, code: &str, file: &str, flags: i32) -> rquickjs::Result<Value<'js>> {
+fn eval_raw<'js>(
+    ctx: &Ctx<'js>,
+    code: &str,
+    file: &str,
+    flags: i32,
+) -> rquickjs::Result<Value<'js>> {
     let mut source = Vec::with_capacity(code.len() + 1);
     source.extend_from_slice(code.as_bytes());
     source.push(0);
@@ -364,7 +455,11 @@ fn eval_bytecode<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Result<Value<'js>, Value<
 }
 
 /// Runs jobs and settles host calls until `value` (a promise, or any value) is settled.
-fn drain<'js>(ctx: &Ctx<'js>, api: &Object<'js>, value: Value<'js>) -> Result<Value<'js>, Value<'js>> {
+fn drain<'js>(
+    ctx: &Ctx<'js>,
+    api: &Object<'js>,
+    value: Value<'js>,
+) -> Result<Value<'js>, Value<'js>> {
     let Some(promise) = value.as_promise().cloned() else {
         run_jobs(ctx)?;
         return Ok(value);
@@ -373,7 +468,12 @@ fn drain<'js>(ctx: &Ctx<'js>, api: &Object<'js>, value: Value<'js>) -> Result<Va
     loop {
         run_jobs(ctx)?;
         match promise.state() {
-            PromiseState::Resolved => return promise.result::<Value>().unwrap_or(Ok(value)).map_err(|e| caught(ctx, e)),
+            PromiseState::Resolved => {
+                return promise
+                    .result::<Value>()
+                    .unwrap_or(Ok(value))
+                    .map_err(|e| caught(ctx, e));
+            }
             PromiseState::Rejected => {
                 return Err(match promise.result::<Value>() {
                     Some(Err(e)) => caught(ctx, e),
@@ -397,7 +497,9 @@ fn run_jobs<'js>(ctx: &Ctx<'js>) -> Result<(), Value<'js>> {
     loop {
         let mut job_ctx = std::ptr::null_mut();
         // SAFETY: the runtime is live; `job_ctx` receives the context of a failed job.
-        let status = unsafe { qjs::JS_ExecutePendingJob(qjs::JS_GetRuntime(ctx.as_raw().as_ptr()), &mut job_ctx) };
+        let status = unsafe {
+            qjs::JS_ExecutePendingJob(qjs::JS_GetRuntime(ctx.as_raw().as_ptr()), &mut job_ctx)
+        };
         match status {
             0 => return Ok(()),
             s if s < 0 => return Err(ctx.catch()),
@@ -420,7 +522,8 @@ fn error_value<'js>(ctx: &Ctx<'js>, message: &str) -> Value<'js> {
 }
 
 fn json_to_js<'js>(ctx: &Ctx<'js>, value: &Json) -> Result<Value<'js>, Value<'js>> {
-    ctx.json_parse(value.to_string()).map_err(|e| caught(ctx, e))
+    ctx.json_parse(value.to_string())
+        .map_err(|e| caught(ctx, e))
 }
 
 fn js_to_json<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Option<Json> {
@@ -472,7 +575,12 @@ fn thrown_failure<'js>(ctx: &Ctx<'js>, api: &Object<'js>, thrown: Value<'js>) ->
         .and_then(|v| js_to_json(ctx, v));
     let Some(error) = described else {
         // Describing failed too: QuickJS has no memory left to build the report.
-        return failure("memory_limit_exceeded", "InternalError", "out of memory", "");
+        return failure(
+            "memory_limit_exceeded",
+            "InternalError",
+            "out of memory",
+            "",
+        );
     };
     let name = str_field(&error, "name");
     let message = str_field(&error, "message");

@@ -217,7 +217,7 @@
       if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView)
         throw new TypeError("getRandomValues needs an integer typed array");
       if (array.byteLength > 65536) throw new RangeError("getRandomValues: at most 65536 bytes");
-      native.fillRandom(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(native.fillRandom(array.byteLength));
       return array;
     },
     randomUUID() {

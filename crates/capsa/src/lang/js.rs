@@ -90,7 +90,12 @@ pub(crate) struct ScriptInner {
 }
 
 impl Script {
-    pub(crate) fn new(engine: &Engine, language: Language, file: &str, source: &str) -> Result<Script> {
+    pub(crate) fn new(
+        engine: &Engine,
+        language: Language,
+        file: &str,
+        source: &str,
+    ) -> Result<Script> {
         let (code, is_module, source_map) = match language {
             Language::JavaScript => (source.to_owned(), looks_like_module(source), None),
             Language::TypeScript => {
@@ -98,7 +103,9 @@ impl Script {
                 (stripped.code, stripped.is_module, Some(stripped.source_map))
             }
             Language::Wasm => {
-                return Err(Error::invalid_input("a wasm module is not a script: use `Engine::load`"));
+                return Err(Error::invalid_input(
+                    "a wasm module is not a script: use `Engine::load`",
+                ));
             }
         };
         Ok(Script {
@@ -241,7 +248,13 @@ pub(crate) fn apply_answer(receipt: &mut Receipt, source_map: Option<&SourceMap>
         }
         Some(false) => {
             let error = answer.get("error").cloned().unwrap_or(Value::Null);
-            let field = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+            let field = |key: &str| {
+                error
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
             let stack = field("stack");
             let exception = Exception {
                 name: field("name"),

@@ -205,7 +205,11 @@ mod tests {
 
     #[test]
     fn modules_are_recognised() {
-        assert!(strip("export default { fetch(r: unknown) { return 1 } }", "m.ts").unwrap().is_module);
+        assert!(
+            strip("export default { fetch(r: unknown) { return 1 } }", "m.ts")
+                .unwrap()
+                .is_module
+        );
         assert!(!strip("const x: number = 1; x", "s.ts").unwrap().is_module);
     }
 

@@ -18,10 +18,14 @@ use crate::error::{Error, Result};
 /// and every other import trapping.
 pub(crate) fn preinitialize(wasm: &[u8]) -> Result<Vec<u8>> {
     let failed = |what: &str, e: wasmtime::Error| {
-        Error::internal(format!("cannot pre-initialise a language runtime: {what}: {e:#}"))
+        Error::internal(format!(
+            "cannot pre-initialise a language runtime: {what}: {e:#}"
+        ))
     };
     let wizer = Wizer::new();
-    let (context, instrumented) = wizer.instrument(wasm).map_err(|e| failed("instrument", e))?;
+    let (context, instrumented) = wizer
+        .instrument(wasm)
+        .map_err(|e| failed("instrument", e))?;
     let engine = wasmtime::Engine::default();
     let module = wasmtime::Module::new(&engine, &instrumented).map_err(|e| failed("compile", e))?;
     let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
@@ -78,7 +82,10 @@ impl InstanceState for Snapshot {
 /// `None` if it would.
 fn now<F: Future>(future: F) -> Option<F::Output> {
     let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(output) => Some(output),
         Poll::Pending => None,
     }
