@@ -59,7 +59,7 @@ pub use cache::ArtifactSource;
 pub use capability::{DirGrant, Grants, HostError, HostFunctions, HostResult, http, kv};
 pub use engine::{DEFAULT_MAX_WASM_STACK, Engine, EngineBuilder};
 pub use error::{Error, ErrorCode, Result};
-pub use lang::{Language, Program, Rejections, Script};
+pub use lang::{Compiled, Language, Program, Rejections, Script, Session, SessionStats};
 pub use limits::{ByteSize, HumanDuration, Limits};
 pub use module::Module;
 pub use output::{OutputListener, Stream};

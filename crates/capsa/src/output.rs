@@ -54,6 +54,18 @@ impl Capture {
         }
     }
 
+    /// Everything captured so far, leaving the capture empty for the next call in the same sandbox
+    /// (with a cap of `cap`).
+    pub(crate) fn take(&self, cap: u64) -> CaptureInner {
+        std::mem::replace(
+            &mut *self.lock(),
+            CaptureInner {
+                cap,
+                ..CaptureInner::default()
+            },
+        )
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, CaptureInner> {
         // A poisoned lock only means another thread panicked mid-write; the bytes are still valid.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())

@@ -309,7 +309,7 @@ impl ResourceLimiter for Limiter {
 }
 
 /// The entry point, checked against the module's exports before any sandbox exists.
-enum Prepared {
+pub(crate) enum Prepared {
     Start,
     Numbers {
         name: String,
@@ -329,121 +329,191 @@ enum Failed {
 }
 
 pub(crate) async fn run(module: &Module, call: Call) -> Result<Receipt> {
-    let engine = module.engine();
-    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-        Error::internal("`Module::run_async` must be polled inside a tokio runtime")
-    })?;
-    let limits = &call.limits;
+    let prepared = prepare(module, &call.entry)?;
+    let mut sandbox = Sandbox::open(module, &call)?;
+    Ok(sandbox.invoke(&prepared, &call.limits).await)
+}
+
+/// A sandbox: one store, instantiated on its first call. A one-shot call ([`run`]) uses it once; a
+/// session keeps it for many calls, each with its own deadline, budgets and output.
+pub(crate) struct Sandbox {
+    module: Module,
+    store: Store<SandboxState>,
+    instance: Option<wasmtime::Instance>,
+    capture: Capture,
+    /// A call ended in a trap or a limit: the guest's state may be half-updated, so nothing more may
+    /// run here.
+    poisoned: bool,
+}
+
+impl Sandbox {
+    /// A new store for `module` with `call`'s memory limit, grants, stdin and arguments.
+    pub(crate) fn open(module: &Module, call: &Call) -> Result<Sandbox> {
+        let engine = module.engine();
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::internal("`Module::run_async` must be polled inside a tokio runtime")
+        })?;
+        let limits = &call.limits;
+        check_limits(engine, limits)?;
+        let capture = Capture::new(limits.max_output.bytes());
+        let state = SandboxState {
+            wasi: wasi_context(call, &capture, engine.inner.cache.root())?,
+            limiter: Limiter::new(limits),
+            host: HostCalls::new(
+                call.grants.clone(),
+                runtime,
+                limits.max_host_calls,
+                limits.max_egress.bytes(),
+            ),
+            capture: capture.clone(),
+        };
+        let mut store = Store::new(&engine.inner.wasmtime, state);
+        store.limiter(|s| &mut s.limiter);
+        Ok(Sandbox {
+            module: module.clone(),
+            store,
+            instance: None,
+            capture,
+            poisoned: false,
+        })
+    }
+
+    /// Whether a call ended in a trap or a limit, so the sandbox must be thrown away.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Runs `prepared` (instantiating first, on the first call) under `limits`' deadline, budgets and
+    /// caps, and returns the receipt. The memory limit is the one the sandbox was opened with.
+    pub(crate) async fn invoke(&mut self, prepared: &Prepared, limits: &Limits) -> Receipt {
+        let engine = self.module.engine().clone();
+        if let Err(e) = check_limits(&engine, limits) {
+            return Receipt {
+                error: Some(failure(e.code(), e.to_string())),
+                ..Receipt::default()
+            };
+        }
+        let store = &mut self.store;
+        let state = store.data_mut();
+        state
+            .host
+            .reset(limits.max_host_calls, limits.max_egress.bytes());
+        state.limiter.denied = None;
+        drop(self.capture.take(limits.max_output.bytes()));
+
+        let timeout = limits.timeout.get();
+        let started = Instant::now();
+        let deadline = started + timeout;
+        if engine.has_cpu_budget() {
+            // A metering engine runs calls without a budget too: they get all the fuel there is.
+            if let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX)) {
+                return Receipt {
+                    error: Some(failure(
+                        ErrorCode::Internal,
+                        format!("cannot set fuel: {e:#}"),
+                    )),
+                    ..Receipt::default()
+                };
+            }
+        }
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(LimitExceeded::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "call exceeded its {} deadline",
+                        crate::HumanDuration(timeout)
+                    ),
+                )))
+            } else {
+                // Yield so a cancelled call (a dropped future) ends even while the guest computes.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let _ticking = engine.ticker().activate();
+        let mut instantiate_us = 0;
+        let mut cpu = Duration::ZERO;
+        let outcome = {
+            let execution = execute(
+                store,
+                &self.module,
+                &mut self.instance,
+                prepared,
+                &mut instantiate_us,
+            );
+            let metered = cpu_metered(
+                tokio::time::timeout_at(deadline.into(), execution),
+                &mut cpu,
+            );
+            metered.await
+        };
+        let wall = started.elapsed();
+
+        let fuel_used = engine.has_cpu_budget().then(|| {
+            let initial = limits.fuel.unwrap_or(u64::MAX);
+            initial.saturating_sub(store.get_fuel().unwrap_or(0))
+        });
+        let state = store.data();
+        let stats = Stats {
+            wall_us: micros(wall),
+            instantiate_us,
+            cpu_us: micros(cpu),
+            fuel_used,
+            memory_peak_bytes: state.limiter.memory_peak(),
+            host_calls: state.host.calls,
+            egress_bytes: state.host.egress_bytes,
+        };
+        let (error, exit_code, result) = match outcome {
+            Err(_elapsed) => (
+                Some(failure(
+                    ErrorCode::Timeout,
+                    format!("call exceeded its {} deadline", limits.timeout),
+                )),
+                None,
+                None,
+            ),
+            Ok(Ok(result)) => (None, Some(0), result),
+            Ok(Err(failed)) => classify(failed, state, engine.inner.max_wasm_stack, limits),
+        };
+        if error.is_some() {
+            self.poisoned = true;
+        }
+
+        let inner = self.capture.take(limits.max_output.bytes());
+        let result = match (&error, result, prepared) {
+            (_, Some(result), _) => Some(result),
+            // A command's result is its stdout when that is one JSON document (the JSON contract).
+            (None, None, Prepared::Start) => serde_json::from_slice(&inner.stdout).ok(),
+            _ => None,
+        };
+        Receipt {
+            error,
+            exit_code,
+            stdout: inner.stdout,
+            stderr: inner.stderr,
+            result,
+            truncated: inner.truncated,
+            logs: inner.logs,
+            stats,
+        }
+    }
+}
+
+fn check_limits(engine: &crate::Engine, limits: &Limits) -> Result<()> {
     if limits.fuel.is_some() && !engine.has_cpu_budget() {
         return Err(Error::invalid_input(
             "a fuel budget needs an engine built with `cpu_budget(true)` (CLI: pass `--fuel`)",
         ));
     }
-    let prepared = prepare(module, &call.entry)?;
-    let capture = Capture::new(limits.max_output.bytes());
-    let state = SandboxState {
-        wasi: wasi_context(&call, &capture, engine.inner.cache.root())?,
-        limiter: Limiter::new(limits),
-        host: HostCalls::new(
-            call.grants.clone(),
-            runtime,
-            limits.max_host_calls,
-            limits.max_egress.bytes(),
-        ),
-        capture: capture.clone(),
-    };
-
-    let timeout = limits.timeout.get();
-    if timeout > MAX_TIMEOUT {
+    if limits.timeout.get() > MAX_TIMEOUT {
         return Err(Error::invalid_input(format!(
             "timeout `{}` is too long: at most 7 days",
             limits.timeout
         )));
     }
-    let started = Instant::now();
-    let deadline = started + timeout;
-    let mut store = Store::new(&engine.inner.wasmtime, state);
-    store.limiter(|s| &mut s.limiter);
-    if engine.has_cpu_budget() {
-        // A metering engine runs calls without a budget too: they get all the fuel there is.
-        store
-            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
-            .map_err(|e| Error::internal(format!("cannot set fuel: {e:#}")))?;
-    }
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            Err(wasmtime::Error::new(LimitExceeded::new(
-                ErrorCode::Timeout,
-                format!(
-                    "call exceeded its {} deadline",
-                    crate::HumanDuration(timeout)
-                ),
-            )))
-        } else {
-            // Yield so a cancelled call (a dropped future) ends even while the guest computes.
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
-
-    let _ticking = engine.ticker().activate();
-    let mut instantiate_us = 0;
-    let mut cpu = Duration::ZERO;
-    let outcome = {
-        let execution = execute(&mut store, module, &prepared, &mut instantiate_us);
-        let metered = cpu_metered(
-            tokio::time::timeout_at(deadline.into(), execution),
-            &mut cpu,
-        );
-        metered.await
-    };
-    let wall = started.elapsed();
-
-    let fuel_used = engine.has_cpu_budget().then(|| {
-        let initial = limits.fuel.unwrap_or(u64::MAX);
-        initial.saturating_sub(store.get_fuel().unwrap_or(0))
-    });
-    let state = store.data();
-    let stats = Stats {
-        wall_us: micros(wall),
-        instantiate_us,
-        cpu_us: micros(cpu),
-        fuel_used,
-        memory_peak_bytes: state.limiter.memory_peak(),
-        host_calls: state.host.calls,
-        egress_bytes: state.host.egress_bytes,
-    };
-    let (error, exit_code, result) = match outcome {
-        Err(_elapsed) => (
-            Some(failure(
-                ErrorCode::Timeout,
-                format!("call exceeded its {} deadline", limits.timeout),
-            )),
-            None,
-            None,
-        ),
-        Ok(Ok(result)) => (None, Some(0), result),
-        Ok(Err(failed)) => classify(failed, state, engine.inner.max_wasm_stack, limits),
-    };
-    drop(store);
-
-    let inner = std::mem::take(&mut *capture.lock());
-    let result = match (&error, result, &call.entry) {
-        (_, Some(result), _) => Some(result),
-        // A command's result is its stdout when that is one JSON document (the JSON contract).
-        (None, None, Entry::Start) => serde_json::from_slice(&inner.stdout).ok(),
-        _ => None,
-    };
-    Ok(Receipt {
-        error,
-        exit_code,
-        stdout: inner.stdout,
-        stderr: inner.stderr,
-        result,
-        truncated: inner.truncated,
-        logs: inner.logs,
-        stats,
-    })
+    Ok(())
 }
 
 fn micros(d: Duration) -> u64 {
@@ -583,7 +653,7 @@ fn classify(
 }
 
 /// Checks the entry point against the module's exports and converts the arguments.
-fn prepare(module: &Module, entry: &Entry) -> Result<Prepared> {
+pub(crate) fn prepare(module: &Module, entry: &Entry) -> Result<Prepared> {
     let (name, args) = match entry {
         Entry::Start => {
             return if module.is_command() {
@@ -704,23 +774,32 @@ fn number_json(val: &Val) -> Value {
     }
 }
 
-/// Instantiates the module in `store` and runs the entry point.
+/// Instantiates the module in `store` unless `instance` already is, and runs the entry point.
 async fn execute(
     store: &mut Store<SandboxState>,
     module: &Module,
+    instance: &mut Option<wasmtime::Instance>,
     prepared: &Prepared,
     instantiate_us: &mut u64,
 ) -> std::result::Result<Option<Value>, Failed> {
-    let began = Instant::now();
-    let instance = module
-        .instance_pre()
-        .instantiate_async(&mut *store)
-        .await
-        .map_err(Failed::Instantiate)?;
-    *instantiate_us = micros(began.elapsed());
+    let (instance, fresh) = match instance {
+        Some(instance) => (*instance, false),
+        None => {
+            let began = Instant::now();
+            let new = module
+                .instance_pre()
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(Failed::Instantiate)?;
+            *instantiate_us = micros(began.elapsed());
+            *instance = Some(new);
+            (new, true)
+        }
+    };
 
     let run = async {
-        if !matches!(prepared, Prepared::Start)
+        if fresh
+            && !matches!(prepared, Prepared::Start)
             && let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize")
         {
             init.call_async(&mut *store, ()).await?;

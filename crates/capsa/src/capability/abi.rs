@@ -95,6 +95,19 @@ impl HostCalls {
         }
     }
 
+    /// Starts the next call in the same sandbox with fresh counters and these caps. Host calls still
+    /// in flight are abandoned (their tasks aborted).
+    pub(crate) fn reset(&mut self, max_calls: u64, max_egress: u64) {
+        self.pending.clear();
+        self.max_calls = max_calls;
+        self.max_egress = max_egress;
+        self.calls = 0;
+        self.unread_bytes = 0;
+        self.calls_by_cap.clear();
+        self.egress_bytes = 0;
+        self.first_failure = None;
+    }
+
     fn start(&mut self, name: &[u8], args: &[u8]) -> wasmtime::Result<u32> {
         if name.len() > MAX_NAME_BYTES {
             return Err(trap(

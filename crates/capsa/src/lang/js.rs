@@ -26,7 +26,7 @@ static RUNTIME_WASM: &[u8] = include_bytes!(env!("CAPSA_JS_RUNTIME_WASM"));
 const RUNTIME_KIND: &str = "capsa-js/wizer-48.0.8/1";
 
 /// The export every script call goes through.
-const RUN_EXPORT: &str = "run";
+pub(crate) const RUN_EXPORT: &str = "run";
 
 pub(crate) fn runtime_digest() -> &'static Digest {
     static DIGEST: std::sync::OnceLock<Digest> = std::sync::OnceLock::new();

@@ -8,6 +8,7 @@
 //! gateway): [`Engine::program`] picks the front end.
 
 pub(crate) mod js;
+pub(crate) mod session;
 pub(crate) mod typescript;
 pub(crate) mod wizer;
 
@@ -22,6 +23,7 @@ use crate::receipt::Receipt;
 use crate::sandbox::Call;
 
 pub use js::{Rejections, Script};
+pub use session::{Compiled, Session, SessionStats};
 
 /// A language capsa runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,6 +9,7 @@ mod javascript;
 mod kv;
 mod limits;
 mod regression;
+mod sessions;
 
 use std::sync::OnceLock;
 

@@ -1,0 +1,291 @@
+//! Sessions (SPEC §6): one sandbox kept alive across many evaluations, for REPLs, notebooks and agents.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::lang::Language;
+use crate::lang::js::{self, apply_answer};
+use crate::lang::typescript::{self, SourceMap};
+use crate::module::Module;
+use crate::receipt::Receipt;
+use crate::sandbox::{Call, Entry, FunctionArgs, Prepared, Sandbox, prepare};
+
+/// A stateful JavaScript or TypeScript sandbox: globals, functions and `host.on` handlers persist from
+/// one [`Session::eval`] to the next.
+///
+/// Every evaluation has the deadline, CPU budget, output cap and host-call caps of the session's
+/// [`Limits`](crate::Limits); the memory limit covers the session's whole life. An evaluation that ends
+/// in a trap or a limit discards the sandbox: the next one starts fresh (see [`SessionStats::resets`]).
+/// A script's own exceptions keep the state.
+///
+/// ```no_run
+/// use capsa::{Call, Engine, Language};
+///
+/// # fn main() -> Result<(), capsa::Error> {
+/// let engine = Engine::builder().build()?;
+/// let mut session = engine.session(Language::JavaScript, Call::new())?;
+/// session.eval("let count = 1")?;
+/// let receipt = session.eval("count += 41")?;
+/// assert_eq!(receipt.result, Some(serde_json::json!(42)));
+/// # Ok(()) }
+/// ```
+pub struct Session {
+    runtime: Module,
+    language: Language,
+    /// The limits, grants and output listener every evaluation uses.
+    call: Call,
+    sandbox: Option<Sandbox>,
+    stats: SessionStats,
+}
+
+/// What a session has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SessionStats {
+    /// Evaluations, dispatches and compilations run.
+    pub evals: u64,
+    /// CPU time of all of them, in microseconds.
+    pub cpu_us: u64,
+    /// Fuel used by all of them, when the engine meters fuel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_used: Option<u64>,
+    /// The largest linear memory the current sandbox has had.
+    pub memory_peak_bytes: u64,
+    /// Host calls of all of them.
+    pub host_calls: u64,
+    /// Times the state was thrown away: by [`Session::reset`], or after a trap or a limit.
+    pub resets: u64,
+}
+
+/// JavaScript compiled to QuickJS bytecode by [`Session::compile`], to be run many times with
+/// [`Session::eval_compiled`].
+///
+/// Only capsa makes these: there is no way to build one from bytes, so no user-supplied bytecode ever
+/// reaches the runtime.
+#[derive(Clone)]
+pub struct Compiled {
+    bytecode: Arc<str>,
+    file: Arc<str>,
+    source_map: Option<SourceMap>,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("file", &self.file)
+            .field("bytecode_base64_len", &self.bytecode.len())
+            .finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(engine: &Engine, language: Language, call: Call) -> Result<Session> {
+        if language == Language::Wasm {
+            return Err(Error::invalid_input(
+                "sessions run JavaScript or TypeScript; a wasm module runs with `Module::run`",
+            ));
+        }
+        let runtime = js::runtime(engine)?;
+        let entry = Entry::Function {
+            name: js::RUN_EXPORT.to_owned(),
+            args: FunctionArgs::Strings(vec![String::new()]),
+        };
+        // Checks the runtime's `run` export once; every evaluation calls it the same way.
+        prepare(&runtime, &entry)?;
+        Ok(Session {
+            runtime,
+            language,
+            call,
+            sandbox: None,
+            stats: SessionStats::default(),
+        })
+    }
+
+    /// Evaluates `code` in the session. The receipt's result is the value of its last expression.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for TypeScript that does not parse or a cell with `import`/`export`; otherwise
+    /// as [`Module::run`]: what the code does is in the receipt.
+    pub fn eval(&mut self, code: &str) -> Result<Receipt> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(self.eval_async(code))
+    }
+
+    /// As [`Session::eval`], in an async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::eval`].
+    pub async fn eval_async(&mut self, code: &str) -> Result<Receipt> {
+        let (file, code, source_map) = self.cell(code)?;
+        let request = json!({"op": "eval", "code": code, "file": file});
+        let (receipt, _) = self.invoke(request, source_map.as_ref()).await?;
+        Ok(receipt)
+    }
+
+    /// Calls the handler registered with `host.on(event, fn)` with `payload`; the receipt's result is
+    /// what it returns (awaited).
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::eval`].
+    pub fn dispatch(&mut self, event: &str, payload: &Value) -> Result<Receipt> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(self.dispatch_async(event, payload))
+    }
+
+    /// As [`Session::dispatch`], in an async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::eval`].
+    pub async fn dispatch_async(&mut self, event: &str, payload: &Value) -> Result<Receipt> {
+        let request = json!({"op": "dispatch", "event": event, "payload": payload});
+        let (receipt, _) = self.invoke(request, None).await?;
+        Ok(receipt)
+    }
+
+    /// Compiles `code` to bytecode once, for [`Session::eval_compiled`] to run many times.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` with the syntax error when the code does not compile; `internal` when the
+    /// sandbox failed.
+    pub fn compile(&mut self, code: &str) -> Result<Compiled> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(self.compile_async(code))
+    }
+
+    /// As [`Session::compile`], in an async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::compile`].
+    pub async fn compile_async(&mut self, code: &str) -> Result<Compiled> {
+        let (file, code, source_map) = self.cell(code)?;
+        let request = json!({"op": "compile", "code": code, "file": file});
+        let (receipt, answer) = self.invoke(request, source_map.as_ref()).await?;
+        if let Some(error) = receipt.error {
+            let code = match error.code {
+                ErrorCode::GuestException => ErrorCode::InvalidInput,
+                other => other,
+            };
+            return Err(Error::new(code, error.message));
+        }
+        let bytecode = answer
+            .get("bytecode")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::internal("the runtime returned no bytecode"))?;
+        Ok(Compiled {
+            bytecode: bytecode.into(),
+            file: file.into(),
+            source_map,
+        })
+    }
+
+    /// Runs bytecode from [`Session::compile`] in the session, like [`Session::eval`] of its source.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::eval`].
+    pub fn eval_compiled(&mut self, compiled: &Compiled) -> Result<Receipt> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(self.eval_compiled_async(compiled))
+    }
+
+    /// As [`Session::eval_compiled`], in an async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::eval`].
+    pub async fn eval_compiled_async(&mut self, compiled: &Compiled) -> Result<Receipt> {
+        let request = json!({"op": "eval_compiled", "bytecode": &*compiled.bytecode});
+        let (receipt, _) = self.invoke(request, compiled.source_map.as_ref()).await?;
+        Ok(receipt)
+    }
+
+    /// Throws the state away: the next evaluation starts in a fresh sandbox.
+    pub fn reset(&mut self) {
+        if self.sandbox.take().is_some() {
+            self.stats.resets += 1;
+        }
+        self.stats.memory_peak_bytes = 0;
+    }
+
+    /// What the session has done so far.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    /// The session's language.
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// A cell's file name, its JavaScript, and the source map for TypeScript.
+    fn cell(&self, code: &str) -> Result<(String, String, Option<SourceMap>)> {
+        let n = self.stats.evals + 1;
+        match self.language {
+            Language::TypeScript => {
+                let file = format!("cell{n}.ts");
+                let stripped = typescript::strip(code, &file)?;
+                if stripped.is_module {
+                    return Err(Error::invalid_input(
+                        "a session cell cannot use `import`/`export`",
+                    ));
+                }
+                Ok((file, stripped.code, Some(stripped.source_map)))
+            }
+            _ => Ok((format!("cell{n}.js"), code.to_owned(), None)),
+        }
+    }
+
+    async fn invoke(
+        &mut self,
+        mut request: Value,
+        source_map: Option<&SourceMap>,
+    ) -> Result<(Receipt, Value)> {
+        request["memory_limit"] = json!(self.call.limits.memory.bytes());
+        let sandbox = match &mut self.sandbox {
+            Some(sandbox) => sandbox,
+            slot => slot.insert(Sandbox::open(&self.runtime, &self.call)?),
+        };
+        let run = Prepared::Strings {
+            name: js::RUN_EXPORT.to_owned(),
+            args: vec![request.to_string()],
+            returns_string: true,
+        };
+        let mut receipt = sandbox.invoke(&run, &self.call.limits).await;
+        let poisoned = sandbox.is_poisoned();
+        let answer = apply_answer(&mut receipt, source_map);
+
+        let stats = &mut self.stats;
+        stats.evals += 1;
+        stats.cpu_us += receipt.stats.cpu_us;
+        stats.host_calls += receipt.stats.host_calls;
+        if let Some(fuel) = receipt.stats.fuel_used {
+            *stats.fuel_used.get_or_insert(0) += fuel;
+        }
+        stats.memory_peak_bytes = stats.memory_peak_bytes.max(receipt.stats.memory_peak_bytes);
+        if poisoned {
+            self.reset();
+        }
+        Ok((receipt, answer))
+    }
+}
+
+impl Engine {
+    /// Opens a [`Session`] in `language` (JavaScript or TypeScript). `call` gives the limits, grants
+    /// and output listener of every evaluation; its stdin, arguments and entry point are not used.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for wasm; `internal` when the runtime cannot be prepared.
+    pub fn session(&self, language: Language, call: Call) -> Result<Session> {
+        Session::new(self, language, call)
+    }
+}

@@ -1,0 +1,160 @@
+//! Sessions: state across evaluations, dispatch, reset, stats, bytecode, and limits discarding state.
+
+use capsa::{Call, ErrorCode, Grants, HostFunctions, Language, Limits};
+use serde_json::json;
+
+use crate::{assert_code, engine, quick};
+
+fn session(language: Language) -> capsa::Session {
+    engine()
+        .session(language, Call::new().limits(quick()))
+        .expect("session")
+}
+
+#[test]
+fn state_persists_between_evals() {
+    let mut s = session(Language::JavaScript);
+    assert!(
+        s.eval("let count = 1; var seen = []; function bump(n) { count += n; return count }")
+            .unwrap()
+            .is_ok()
+    );
+    assert_eq!(s.eval("bump(41)").unwrap().result, Some(json!(42)));
+    assert_eq!(
+        s.eval("seen.push('a'); const later = await Promise.resolve(count); [later, seen]")
+            .unwrap()
+            .result,
+        Some(json!([42, ["a"]]))
+    );
+    assert_eq!(s.eval("later + 1").unwrap().result, Some(json!(43)));
+    assert_eq!(s.stats().evals, 4);
+}
+
+#[test]
+fn an_exception_keeps_the_state_and_names_the_cell() {
+    let mut s = session(Language::JavaScript);
+    s.eval("const keep = 'kept'").unwrap();
+    let receipt = s.eval("\nnull.x").unwrap();
+    assert_code(&receipt, ErrorCode::GuestException);
+    let stack = &receipt
+        .error
+        .as_ref()
+        .unwrap()
+        .exception
+        .as_ref()
+        .unwrap()
+        .stack;
+    assert!(stack.contains("cell2.js:2"), "{stack}");
+    assert_eq!(s.eval("keep").unwrap().result, Some(json!("kept")));
+    assert_eq!(s.stats().resets, 0);
+}
+
+#[test]
+fn a_limit_discards_the_state() {
+    let limits = Limits {
+        timeout: "200ms".parse().unwrap(),
+        ..quick()
+    };
+    let mut s = engine()
+        .session(Language::JavaScript, Call::new().limits(limits))
+        .unwrap();
+    s.eval("globalThis.x = 1").unwrap();
+    assert_code(&s.eval("while (true) {}").unwrap(), ErrorCode::Timeout);
+    assert_eq!(s.stats().resets, 1);
+    assert_eq!(s.eval("typeof x").unwrap().result, Some(json!("undefined")));
+}
+
+#[test]
+fn reset_starts_over() {
+    let mut s = session(Language::JavaScript);
+    s.eval("var a = 1").unwrap();
+    s.reset();
+    assert_eq!(s.eval("typeof a").unwrap().result, Some(json!("undefined")));
+    assert_eq!(s.stats().resets, 1);
+}
+
+#[test]
+fn dispatch_calls_handlers_registered_with_host_on() {
+    let mut s = session(Language::JavaScript);
+    s.eval("let total = 0;\nhost.on('add', async ({ n }) => { total += n; return total; });")
+        .unwrap();
+    assert_eq!(
+        s.dispatch("add", &json!({"n": 2})).unwrap().result,
+        Some(json!(2))
+    );
+    assert_eq!(
+        s.dispatch("add", &json!({"n": 40})).unwrap().result,
+        Some(json!(42))
+    );
+    let receipt = s.dispatch("nope", &json!(null)).unwrap();
+    let message = assert_code(&receipt, ErrorCode::GuestException);
+    assert!(message.contains("no handler for event `nope`"), "{message}");
+}
+
+#[test]
+fn compiled_bytecode_runs_many_times() {
+    let mut s = session(Language::JavaScript);
+    s.eval("var n = 0").unwrap();
+    let compiled = s.compile("n += 1; n * 10").unwrap();
+    for expected in [10, 20, 30] {
+        let receipt = s.eval_compiled(&compiled).unwrap();
+        assert!(receipt.is_ok(), "{receipt:?}");
+        assert_eq!(receipt.result, Some(json!(expected)));
+    }
+    // The same bytecode runs in another session too.
+    let mut other = session(Language::JavaScript);
+    other.eval("var n = 100").unwrap();
+    assert_eq!(
+        other.eval_compiled(&compiled).unwrap().result,
+        Some(json!(1010))
+    );
+
+    let err = s.compile("let = ;").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    assert!(err.to_string().contains("SyntaxError"), "{err}");
+}
+
+#[test]
+fn typescript_sessions_strip_each_cell() {
+    let mut s = session(Language::TypeScript);
+    s.eval("interface P { x: number }\nconst p: P = { x: 20 };")
+        .unwrap();
+    assert_eq!(
+        s.eval("(p.x as number) + 22").unwrap().result,
+        Some(json!(42))
+    );
+    let err = s.eval("let x: = 1").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+}
+
+#[test]
+fn sessions_reach_granted_host_functions_and_count_stats() {
+    let grants = Grants::new().host_functions(
+        HostFunctions::new().sync("twice", |v| Ok(json!(v.as_i64().unwrap_or(0) * 2))),
+    );
+    let mut s = engine()
+        .session(
+            Language::JavaScript,
+            Call::new().limits(quick()).grants(grants),
+        )
+        .unwrap();
+    assert_eq!(
+        s.eval("host.call('twice', 21)").unwrap().result,
+        Some(json!(42))
+    );
+    assert_eq!(
+        s.eval("await host.rpc('twice', 2)").unwrap().result,
+        Some(json!(4))
+    );
+    let stats = s.stats();
+    assert_eq!(stats.host_calls, 2);
+    assert!(stats.memory_peak_bytes > 0);
+}
+
+#[test]
+fn wasm_has_no_sessions() {
+    let Err(err) = engine().session(Language::Wasm, Call::new()) else {
+        panic!("a wasm session opened");
+    };
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+}
