@@ -23,6 +23,7 @@ enum Command {
     Run(commands::run::RunArgs),
     Call(commands::call::CallArgs),
     Compile(commands::compile::CompileArgs),
+    Repl(commands::repl::ReplArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Call(args) => commands::call::run(args),
         Command::Compile(args) => commands::compile::run(args),
+        Command::Repl(args) => commands::repl::run(args),
     };
     match status {
         Ok(status) => ExitCode::from(status),

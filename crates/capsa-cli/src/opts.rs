@@ -8,8 +8,7 @@ use capsa::kv::{KvBackend, KvGrant, MemoryKv};
 use capsa_store::{RedisKv, SqliteKv};
 
 use capsa::{
-    ByteSize, Call, DirGrant, Engine, Error, ErrorCode, Grants, HumanDuration, Limits, Module,
-    Receipt,
+    ByteSize, Call, DirGrant, Engine, Error, ErrorCode, Grants, HumanDuration, Limits, Receipt,
 };
 use clap::Args;
 
@@ -33,26 +32,29 @@ impl SandboxArgs {
         self.limits.configure(self.cache.engine()).build()
     }
 
-    /// Runs one call of `module` with this process's stdin, the limits and grants, whatever
-    /// `configure` adds, and live output unless `--json`. Prints the receipt with `--json`, else calls
-    /// `print_result`; returns the exit status.
+    /// The call every run starts from: the limits and grants of the flags.
+    pub fn call(&self) -> Result<Call, Error> {
+        Ok(Call::new()
+            .limits(self.limits.limits())
+            .grants(self.grants.grants()?))
+    }
+
+    /// Runs one call with this process's stdin, the limits and grants, and live output unless
+    /// `--json`: `execute` runs it (e.g. `|call| module.run(call)`). Prints the receipt with `--json`,
+    /// else calls `print_result`; returns the exit status.
     pub fn run(
         &self,
-        module: &Module,
-        configure: impl FnOnce(Call) -> Call,
+        execute: impl FnOnce(Call) -> Result<Receipt, Error>,
         print_result: impl FnOnce(&Receipt),
     ) -> Result<u8, Error> {
-        let mut call = Call::new()
-            .stdin(read_stdin()?)
-            .limits(self.limits.limits())
-            .grants(self.grants.grants()?);
+        let mut call = self.call()?.stdin(read_stdin()?);
         let mut writer = None;
         if !self.json {
             let (listener, thread) = crate::commands::passthrough();
             call = call.on_output(listener);
             writer = Some(thread);
         }
-        let receipt = module.run(configure(call));
+        let receipt = execute(call);
         // The call (and with it every sender of the output channel) is gone: flush what is left.
         if let Some(writer) = writer {
             let _ = writer.join();
@@ -269,7 +271,7 @@ fn parse<T: std::str::FromStr<Err = Error>>(s: &str) -> Result<T, String> {
 }
 
 /// Reads the process's stdin for the guest, unless it is a terminal (then the guest gets none).
-fn read_stdin() -> Result<Vec<u8>, Error> {
+pub fn read_stdin() -> Result<Vec<u8>, Error> {
     use std::io::{IsTerminal, Read};
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {

@@ -93,6 +93,11 @@ impl Call {
         self
     }
 
+    /// The guest's stdin, as set by [`Call::stdin`].
+    pub fn stdin_bytes(&self) -> &[u8] {
+        &self.stdin
+    }
+
     /// `argv[0]` as the guest sees it. By default `main.wasm`.
     pub fn program_name(mut self, name: impl Into<String>) -> Self {
         self.program_name = name.into();

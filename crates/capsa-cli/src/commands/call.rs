@@ -39,8 +39,7 @@ pub fn run(args: CallArgs) -> Result<u8, Error> {
         FunctionArgs::Numbers(args.args.clone())
     };
     args.sandbox.run(
-        &module,
-        |call| call.function(&args.func, function_args),
+        |call| module.run(call.function(&args.func, function_args)),
         print_results,
     )
 }

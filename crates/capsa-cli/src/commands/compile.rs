@@ -3,21 +3,27 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use capsa::{ArtifactSource, Error, ErrorCode};
+use capsa::{ArtifactSource, Error, ErrorCode, Language};
 use clap::Args;
 
 use crate::opts::CacheArgs;
 
-/// Compile modules into the on-disk cache so their first run starts at once.
+/// Compile modules (and, with `--runtimes`, capsa's language runtimes) into the on-disk cache so
+/// their first run starts at once.
 ///
 /// The cache is keyed by the module's SHA-256 and the engine's configuration; an entry that is
 /// corrupted or from another capsa/wasmtime version is detected and recompiled.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  capsa compile handler.wasm tools/*.wasm")]
+#[command(
+    after_help = "Examples:\n  capsa compile handler.wasm tools/*.wasm\n  capsa compile --runtimes"
+)]
 pub struct CompileArgs {
     /// `.wasm` or `.wat` files
-    #[arg(required = true)]
+    #[arg(required_unless_present = "runtimes")]
     files: Vec<PathBuf>,
+    /// Pre-initialise and compile the JavaScript runtime (scripts' first run is then immediate)
+    #[arg(long)]
+    runtimes: bool,
     /// Also compile for runs with a CPU budget (`--fuel`), which use separately compiled code
     #[arg(long)]
     fuel: bool,
@@ -43,6 +49,22 @@ pub fn run(args: CompileArgs) -> Result<u8, Error> {
         ));
     };
     let mut failed = None;
+    if args.runtimes {
+        for engine in &engines {
+            let began = Instant::now();
+            let ready = engine.runtime_ready(Language::JavaScript);
+            eprint!("preparing the js runtime … ");
+            match engine.script(Language::JavaScript, "warmup.js", "") {
+                Ok(_) if ready => eprintln!("already cached"),
+                Ok(_) => eprintln!("pre-initialised and compiled in {:.2?}", began.elapsed()),
+                Err(err) => {
+                    eprintln!("failed");
+                    eprintln!("error[{}]: {}", err.code(), err.message());
+                    failed.get_or_insert(err.code());
+                }
+            }
+        }
+    }
     for file in &args.files {
         for engine in &engines {
             let began = Instant::now();

@@ -2,6 +2,7 @@
 
 pub mod call;
 pub mod compile;
+pub mod repl;
 pub mod run;
 
 use std::io::Write;
@@ -45,6 +46,11 @@ pub(crate) fn exit_status(receipt: &Receipt, print_error: bool) -> u8 {
                 eprintln!("error[{}]: {}", failure.code, failure.message);
                 if let Some(backtrace) = &failure.backtrace {
                     eprintln!("{}", backtrace.trim_end());
+                }
+                if let Some(exception) = &failure.exception
+                    && !exception.stack.trim().is_empty()
+                {
+                    eprintln!("{}", exception.stack.trim_end());
                 }
             }
             match (failure.code, receipt.exit_code) {

@@ -1,8 +1,8 @@
-//! `capsa run`: run a WASI command in a fresh sandbox.
+//! `capsa run`: run a program (a WASI command, JavaScript or TypeScript) in a fresh sandbox.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use capsa::{Error, ErrorCode};
+use capsa::{Engine, Error, ErrorCode, Language, Program, Receipt, Rejections};
 use clap::{Args, ValueEnum};
 
 use crate::opts::SandboxArgs;
@@ -12,62 +12,154 @@ use crate::opts::SandboxArgs;
 /// Example: echo '{"name":"ada"}' | capsa run handler.wasm --timeout 2s --memory 64MiB --json
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  capsa run hello.wasm -- --greeting hi\n  capsa run -c '(module (func (export \"_start\")))'\n  echo '{\"n\":1}' | capsa run echo.wasm --json --timeout 500ms"
+    after_help = "Examples:\n  capsa run hello.wasm -- --greeting hi\n  capsa run -c '(module (func (export \"_start\")))'\n  echo '{\"n\":1}' | capsa run echo.wasm --json --timeout 500ms\n  capsa run -c 'const xs = [1, 2, 3]; xs.map(x => x * 2)' --lang js\n  echo '{\"method\":\"GET\",\"path\":\"/\"}' | capsa run api.ts --handler"
 )]
 pub struct RunArgs {
-    /// The program: a `.wasm` or `.wat` file
+    /// The program: a `.wasm`/`.wat` module, or a `.js`/`.mjs`/`.ts` script
     #[arg(required_unless_present = "code", conflicts_with = "code")]
     file: Option<PathBuf>,
     /// The program's source inline, instead of a file
     #[arg(short = 'c', long = "code", value_name = "CODE")]
     code: Option<String>,
-    /// The program's language [default: from the file extension]
+    /// The program's language [default: from the file extension; `wasm` for `-c`]
     #[arg(long, value_enum)]
     lang: Option<Lang>,
+    /// Call the program as a handler (SPEC §2): stdin is the request context as JSON, the result
+    /// is the response. Scripts define `handler(request)` or `export default { fetch(request) }`
+    #[arg(long)]
+    handler: bool,
+    /// Scripts: what an unhandled promise rejection does when the call ends
+    #[arg(long, value_enum, default_value = "warn", value_name = "MODE")]
+    unhandled_rejections: RejectionMode,
     #[command(flatten)]
     sandbox: SandboxArgs,
-    /// Arguments for the program (after `--`)
+    /// Arguments for a wasm program (after `--`)
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-enum Lang {
+pub enum Lang {
     /// WebAssembly: binary `.wasm` or text `.wat`
     Wasm,
+    /// JavaScript (ES2023)
+    Js,
+    /// TypeScript: types stripped, then run as JavaScript
+    Ts,
+}
+
+impl From<Lang> for Language {
+    fn from(lang: Lang) -> Language {
+        match lang {
+            Lang::Wasm => Language::Wasm,
+            Lang::Js => Language::JavaScript,
+            Lang::Ts => Language::TypeScript,
+        }
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum RejectionMode {
+    /// Print `Uncaught (in promise) …` on stderr
+    Warn,
+    /// Fail the call with `guest_exception`
+    Error,
 }
 
 pub fn run(args: RunArgs) -> Result<u8, Error> {
     let engine = args.sandbox.engine()?;
-    let (module, program_name) = match (&args.file, &args.code) {
+    let (language, name, source) = match (&args.file, &args.code) {
         (Some(file), _) => {
-            check_lang(args.lang, file)?;
+            let language = language_of(args.lang, file)?;
             let name = file
                 .file_name()
-                .map_or_else(|| "main.wasm".into(), |n| n.to_string_lossy().into_owned());
-            (engine.load_file(file)?, name)
+                .map_or_else(|| "main".into(), |n| n.to_string_lossy().into_owned());
+            let source = std::fs::read(file).map_err(|e| {
+                let code = match e.kind() {
+                    std::io::ErrorKind::NotFound => ErrorCode::NotFound,
+                    _ => ErrorCode::InvalidInput,
+                };
+                Error::new(code, format!("cannot read `{}`: {e}", file.display()))
+            })?;
+            (language, name, source)
         }
-        (None, Some(code)) => (engine.load(code.as_bytes())?, "main.wat".to_owned()),
+        (None, Some(code)) => {
+            let language = args.lang.map_or(Language::Wasm, Language::from);
+            let name = match language {
+                Language::Wasm => "main.wat",
+                Language::JavaScript => "main.js",
+                Language::TypeScript => "main.ts",
+            };
+            (language, name.to_owned(), code.clone().into_bytes())
+        }
         (None, None) => return Err(Error::new(ErrorCode::InvalidInput, "nothing to run")),
     };
-    let guest_args = args.args.iter().cloned();
+    let program = match load(&engine, language, &name, &source)? {
+        Program::Script(script) => {
+            Program::Script(script.rejections(match args.unhandled_rejections {
+                RejectionMode::Warn => Rejections::Warn,
+                RejectionMode::Error => Rejections::Error,
+            }))
+        }
+        program => program,
+    };
+    let is_script = !matches!(program, Program::Wasm(_));
+    let guest_args = args.args.clone();
     args.sandbox.run(
-        &module,
-        |call| call.program_name(program_name).args(guest_args),
-        |_| {},
+        |call| {
+            if args.handler {
+                let context = serde_json::from_slice(call.stdin_bytes()).map_err(|e| {
+                    Error::new(
+                        ErrorCode::InvalidInput,
+                        format!("--handler reads the request context as JSON on stdin: {e}"),
+                    )
+                })?;
+                program.handle(&context, call)
+            } else {
+                program.run(call.program_name(name).args(guest_args))
+            }
+        },
+        |receipt| {
+            // A script's value (a handler's response) is its result; a command's result is its stdout.
+            if is_script || args.handler {
+                print_result(receipt);
+            }
+        },
     )
 }
 
-fn check_lang(lang: Option<Lang>, file: &std::path::Path) -> Result<(), Error> {
-    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
-    match (lang, ext) {
-        (Some(Lang::Wasm), _) | (None, "wasm" | "wat" | "wast") => Ok(()),
-        (None, other) => Err(Error::new(
+fn print_result(receipt: &Receipt) {
+    if let Some(result) = &receipt.result {
+        println!("{result}");
+    }
+}
+
+/// Loads a program, telling the user when the first script of a language waits for its runtime.
+pub fn load(
+    engine: &Engine,
+    language: Language,
+    name: &str,
+    source: &[u8],
+) -> Result<Program, Error> {
+    if !engine.runtime_ready(language) {
+        eprintln!("capsa: preparing the {language} runtime (first use; it is cached afterwards)…");
+    }
+    engine.program(language, name, source)
+}
+
+/// The language `--lang` names, or else the file's extension says.
+pub fn language_of(lang: Option<Lang>, file: &Path) -> Result<Language, Error> {
+    if let Some(lang) = lang {
+        return Ok(lang.into());
+    }
+    Language::from_path(file).ok_or_else(|| {
+        let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+        Error::new(
             ErrorCode::InvalidInput,
             format!(
-                "cannot tell the language of `{}` from its extension `{other}`: pass `--lang wasm`",
+                "cannot tell the language of `{}` from its extension `{ext}`: pass `--lang wasm|js|ts`",
                 file.display()
             ),
-        )),
-    }
+        )
+    })
 }

@@ -118,6 +118,18 @@ impl Program {
     /// # Errors
     ///
     /// As [`Program::run`].
+    pub fn handle(&self, context: &Value, call: Call) -> Result<Receipt> {
+        match self {
+            Program::Wasm(module) => module.run(call.stdin(context.to_string())),
+            Program::Script(script) => script.handle(context, call),
+        }
+    }
+
+    /// As [`Program::handle`], in an async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`Program::run`].
     pub async fn handle_async(&self, context: &Value, call: Call) -> Result<Receipt> {
         match self {
             Program::Wasm(module) => module.run_async(call.stdin(context.to_string())).await,
