@@ -18,6 +18,12 @@ impl Capsa {
         }
     }
 
+    /// One cache for the script tests, so the JavaScript runtime is prepared once, not per test.
+    fn scripts() -> &'static Self {
+        static SHARED: std::sync::OnceLock<Capsa> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Capsa::new)
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsa"));
         cmd.args(args)
@@ -332,8 +338,10 @@ fn bad_files_are_refused_with_their_code() {
     assert_error(&out, "invalid_module", 65);
     assert!(stderr(&out).contains("precompiled"), "{}", stderr(&out));
 
-    let out = capsa.run(&["run", "script.js"]);
+    let out = capsa.run(&["run", "notes.txt"]);
     assert_error(&out, "invalid_input", 64);
+    let out = capsa.run(&["run", "missing.js"]);
+    assert_error(&out, "not_found", 66);
 }
 
 #[test]
@@ -415,7 +423,7 @@ fn bad_flag_values_are_usage_errors() {
 #[test]
 fn every_command_has_help_with_an_example() {
     let capsa = Capsa::new();
-    for cmd in ["run", "call", "compile"] {
+    for cmd in ["run", "call", "compile", "repl"] {
         let out = capsa.run(&[cmd, "--help"]);
         assert_eq!(status(&out), 0);
         assert!(
@@ -628,4 +636,202 @@ fn fetch_only_from_allowed_hosts() {
     ]);
     assert_eq!(status(&out), 2);
     assert!(stderr(&out).contains("x.com/path"), "{}", stderr(&out));
+}
+
+// --- JavaScript and TypeScript -------------------------------------------------------------------
+
+#[test]
+fn the_first_script_prepares_the_runtime_once() {
+    let capsa = Capsa::new();
+    let out = capsa.run(&["run", "-c", "1 + 2", "--lang", "js"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "3\n");
+    assert!(
+        stderr(&out).contains("preparing the js runtime"),
+        "{}",
+        stderr(&out)
+    );
+    let out = capsa.run(&["run", "-c", "1 + 2", "--lang", "js"]);
+    assert_eq!(stderr(&out), "", "the second run finds it cached");
+    let out = capsa.run(&["compile", "--runtimes"]);
+    assert_eq!(status(&out), 0);
+    assert!(stderr(&out).contains("already cached"), "{}", stderr(&out));
+}
+
+#[test]
+fn scripts_print_their_output_then_their_value() {
+    let capsa = Capsa::scripts();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("main.ts");
+    std::fs::write(
+        &file,
+        "const xs: number[] = [1, 2, 3];\nconsole.log('doubling');\nxs.map((x) => x * 2)\n",
+    )
+    .unwrap();
+    let out = capsa.run(&["run", file.to_str().unwrap()]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "doubling\n[2,4,6]\n");
+
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "console.error('e'); ({a: 1})",
+        "--lang",
+        "js",
+        "--json",
+    ]);
+    let receipt = receipt(&out);
+    assert_eq!(receipt["outcome"], "ok");
+    assert_eq!(receipt["result"], serde_json::json!({"a": 1}));
+    assert_eq!(receipt["stderr"], "e\n");
+}
+
+#[test]
+fn an_uncaught_exception_exits_71_with_the_stack() {
+    let capsa = Capsa::scripts();
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "function f() {\n  throw new RangeError('nope');\n}\nf();",
+        "--lang",
+        "js",
+    ]);
+    assert_error(&out, "guest_exception", 71);
+    assert!(
+        stderr(&out).contains("Uncaught RangeError: nope"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("at f (main.js:2"), "{}", stderr(&out));
+
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "Promise.reject(new Error('late')); 1",
+        "--lang",
+        "js",
+        "--unhandled-rejections",
+        "error",
+    ]);
+    assert_error(&out, "guest_exception", 71);
+
+    let out = capsa.run(&["run", "-c", "let x: = 1", "--lang", "ts"]);
+    assert_error(&out, "invalid_input", 64);
+    assert!(stderr(&out).contains("main.ts:1:8"), "{}", stderr(&out));
+}
+
+#[test]
+fn script_limits_end_with_their_codes() {
+    let capsa = Capsa::scripts();
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "while (true) {}",
+        "--lang",
+        "js",
+        "--timeout",
+        "200ms",
+    ]);
+    assert_error(&out, "timeout", 124);
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "let s = 'x'; while (true) s += s;",
+        "--lang",
+        "js",
+        "--memory",
+        "64MiB",
+    ]);
+    assert_error(&out, "memory_limit_exceeded", 137);
+    let out = capsa.run(&["run", "-c", "const f = () => f(); f()", "--lang", "js"]);
+    assert_error(&out, "stack_overflow", 139);
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "let n = 0; while (true) n++",
+        "--lang",
+        "js",
+        "--fuel",
+        "1000000",
+    ]);
+    assert_error(&out, "cpu_limit_exceeded", 152);
+}
+
+#[test]
+fn scripts_reach_only_granted_capabilities() {
+    let capsa = Capsa::scripts();
+    let code = "await kv.set('k', 'v'); await kv.get('k')";
+    let out = capsa.run(&["run", "-c", code, "--lang", "js", "--kv", "notes"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "\"v\"\n");
+    let out = capsa.run(&["run", "-c", code, "--lang", "js"]);
+    assert_error(&out, "capability_denied", 77);
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "await fetch('http://127.0.0.1:1/')",
+        "--lang",
+        "js",
+    ]);
+    assert_error(&out, "capability_denied", 77);
+}
+
+#[test]
+fn handler_mode_reads_the_request_from_stdin() {
+    let capsa = Capsa::scripts();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api.js");
+    std::fs::write(&file, "export default {\n  async fetch(req) {\n    return Response.json({ hello: req.query.name }, { status: 201 });\n  }\n}\n").unwrap();
+    let out = capsa.run_with_stdin(
+        &["run", file.to_str().unwrap(), "--handler"],
+        r#"{"method":"GET","path":"/","query":{"name":"ada"}}"#,
+    );
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let response: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(response["status"], 201);
+    assert_eq!(response["body"], r#"{"hello":"ada"}"#);
+
+    let out = capsa.run_with_stdin(&["run", file.to_str().unwrap(), "--handler"], "not json");
+    assert_error(&out, "invalid_input", 64);
+}
+
+#[test]
+fn the_repl_keeps_state_and_runs_commands() {
+    let capsa = Capsa::scripts();
+    let input = "let total = 0\nfunction add(n) {\n  total += n\n  return total\n}\nadd(40)\nadd(2)\nhost.on('hit', (p) => p.n * 2)\n.dispatch hit {\"n\": 21}\nthrow new Error('x')\ntotal\n.reset\ntypeof total\n.stats\n.exit\n1 + 1\n";
+    let out = capsa.run_with_stdin(&["repl"], input);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let lines: Vec<_> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(
+        &lines[..5],
+        ["40", "42", "42", "42", "(state reset)"],
+        "{lines:?}"
+    );
+    assert_eq!(lines[5], "\"undefined\"");
+    assert!(stdout(&out).contains("\"evals\""), "stats were printed");
+    assert!(!stdout(&out).contains("\n2\n"), ".exit stops the session");
+    assert!(
+        stderr(&out).contains("error[guest_exception]: Uncaught Error: x"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_repl_speaks_json_lines() {
+    let capsa = Capsa::scripts();
+    let input = "{\"eval\": \"var n = 1\"}\n{\"compile\": \"n *= 3\"}\n{\"eval_compiled\": 1}\n{\"eval_compiled\": 1}\n{\"eval_compiled\": 9}\n{\"stats\": true}\nnope\n";
+    let out = capsa.run_with_stdin(&["repl", "--lang", "ts", "--json"], input);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let replies: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replies.len(), 7);
+    assert_eq!(replies[1]["id"], 1);
+    assert_eq!(replies[2]["result"], 3);
+    assert_eq!(replies[3]["result"], 9);
+    assert_eq!(replies[4]["outcome"], "not_found");
+    assert_eq!(replies[5]["stats"]["evals"], 4);
+    assert_eq!(replies[6]["outcome"], "invalid_input");
 }
