@@ -12,7 +12,7 @@ GUEST_ENV := WASI_SDK=$(WASI_SDK_DIR) LIBCLANG_PATH=/usr/lib/llvm-19/lib
 # The JavaScript runtime is a wasm-only crate: host builds leave it out.
 HOST_ONLY := --workspace --exclude capsa-js
 
-.PHONY: all toolchain wasi-sdk guests build demo test lint bench clean-cache
+.PHONY: all toolchain wasi-sdk guests build demo test lint bench bench-js clean-cache
 
 all: build
 
@@ -62,3 +62,7 @@ lint: guests
 
 bench: guests
 	$(CARGO) bench -p capsa --bench fresh_sandbox
+	$(CARGO) bench -p capsa --bench javascript
+
+bench-js: guests
+	$(CARGO) bench -p capsa --bench javascript

@@ -43,10 +43,13 @@ pub(crate) fn runtime_digest() -> &'static Digest {
 /// pre-initialised and compiled now (about a second, once per cache).
 pub(crate) fn runtime(engine: &Engine) -> Result<Module> {
     engine.language_runtime(Language::JavaScript, || {
-        Module::from_source(engine, *runtime_digest(), &|| {
-            crate::lang::wizer::preinitialize(RUNTIME_WASM)
-        })
+        Module::from_source(engine, *runtime_digest(), &preinitialized)
     })
+}
+
+/// The runtime, pre-initialised: the prelude evaluated and the context ready.
+pub(crate) fn preinitialized() -> Result<Vec<u8>> {
+    crate::lang::wizer::preinitialize(RUNTIME_WASM)
 }
 
 /// What a script does with unhandled promise rejections left when the call ends.

@@ -47,6 +47,20 @@ impl Language {
         }
     }
 
+    /// The language's runtime as the pre-initialised wasm module capsa compiles and caches (about a
+    /// second to make), e.g. to inspect it or to measure it under bare wasmtime. `None` for wasm,
+    /// which needs no runtime. The module's `run` export takes one JSON request (`guests/js`).
+    ///
+    /// # Errors
+    ///
+    /// `internal` when pre-initialisation fails.
+    pub fn runtime_wasm(self) -> Result<Option<Vec<u8>>> {
+        match self {
+            Language::Wasm => Ok(None),
+            Language::JavaScript | Language::TypeScript => js::preinitialized().map(Some),
+        }
+    }
+
     /// The short name the CLI and the gateway use: `wasm`, `js`, `ts`.
     pub fn as_str(self) -> &'static str {
         match self {
