@@ -647,7 +647,7 @@ fn the_first_script_prepares_the_runtime_once() {
     assert_eq!(status(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "3\n");
     assert!(
-        stderr(&out).contains("preparing the js runtime"),
+        stderr(&out).contains("preparing the JavaScript runtime"),
         "{}",
         stderr(&out)
     );

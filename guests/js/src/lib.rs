@@ -26,8 +26,8 @@ capsa_guest::export_alloc!();
 const PRELUDE: &str = include_str!("prelude.js");
 const PRELUDE_FILE: &str = "capsa:prelude";
 
-/// How much of the sandbox's memory limit QuickJS's own allocator may use: the rest is for the
-/// runtime's stack, its data and the bookkeeping it needs to report the failure cleanly.
+/// How much of the room left under the sandbox's memory limit QuickJS's own allocator may take: the
+/// rest is for the allocator's overhead and for reporting the failure cleanly.
 const HEAP_SHARE_PERCENT: u64 = 90;
 
 struct State {
@@ -225,7 +225,10 @@ fn execute(request: &Json) -> Json {
             );
         };
         if let Some(limit) = request.get("memory_limit").and_then(Json::as_u64) {
-            let heap = limit / 100 * HEAP_SHARE_PERCENT;
+            // What QuickJS has now, plus its share of the room the sandbox has left.
+            let memory = core::arch::wasm32::memory_size(0) as u64 * 65536;
+            let heap_now = u64::try_from(state.runtime.memory_usage().malloc_size).unwrap_or(0);
+            let heap = heap_now + limit.saturating_sub(memory) / 100 * HEAP_SHARE_PERCENT;
             state
                 .runtime
                 .set_memory_limit(usize::try_from(heap).unwrap_or(usize::MAX));

@@ -53,7 +53,7 @@ pub fn run(args: CompileArgs) -> Result<u8, Error> {
         for engine in &engines {
             let began = Instant::now();
             let ready = engine.runtime_ready(Language::JavaScript);
-            eprint!("preparing the js runtime … ");
+            eprint!("preparing the JavaScript runtime … ");
             match engine.script(Language::JavaScript, "warmup.js", "") {
                 Ok(_) if ready => eprintln!("already cached"),
                 Ok(_) => eprintln!("pre-initialised and compiled in {:.2?}", began.elapsed()),

@@ -53,7 +53,7 @@ pub fn run(args: ReplArgs) -> Result<u8, Error> {
         ReplLang::Ts => Language::TypeScript,
     };
     if !engine.runtime_ready(language) {
-        eprintln!("capsa: preparing the {language} runtime (first use; it is cached afterwards)…");
+        eprintln!("capsa: preparing the JavaScript runtime (first use; it is cached afterwards)…");
     }
     let mut session = engine.session(language, args.sandbox.call()?)?;
     if args.sandbox.json {

@@ -142,7 +142,7 @@ pub fn load(
     source: &[u8],
 ) -> Result<Program, Error> {
     if !engine.runtime_ready(language) {
-        eprintln!("capsa: preparing the {language} runtime (first use; it is cached afterwards)…");
+        eprintln!("capsa: preparing the JavaScript runtime (first use; it is cached afterwards)…");
     }
     engine.program(language, name, source)
 }

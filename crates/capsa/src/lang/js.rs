@@ -280,9 +280,15 @@ pub(crate) fn apply_answer(receipt: &mut Receipt, source_map: Option<&SourceMap>
             } else {
                 "Uncaught"
             };
+            let message = match code {
+                ErrorCode::MemoryLimitExceeded => {
+                    "the script ran out of memory under the sandbox's memory limit".to_owned()
+                }
+                _ => format!("{prefix} {}: {}", exception.name, exception.message),
+            };
             receipt.error = Some(Failure {
                 code,
-                message: format!("{prefix} {}: {}", exception.name, exception.message),
+                message,
                 backtrace: None,
                 exception: Some(exception),
             });

@@ -213,6 +213,20 @@ mod tests {
         assert!(!strip("const x: number = 1; x", "s.ts").unwrap().is_module);
     }
 
+    /// The declarations users import for the guest API are valid TypeScript.
+    #[test]
+    fn the_guest_api_declarations_parse() {
+        let source = include_str!("../../../../guests/js/capsa.d.ts");
+        let allocator = Allocator::default();
+        let parsed = Parser::new(&allocator, source, SourceType::d_ts()).parse();
+        let errors: Vec<_> = parsed
+            .diagnostics
+            .errors()
+            .map(|e| e.message.to_string())
+            .collect();
+        assert!(!parsed.panicked && errors.is_empty(), "{errors:?}");
+    }
+
     #[test]
     fn line_columns_count_utf16_units() {
         assert_eq!(line_column("a\n😀x", 6), (2, 3));
