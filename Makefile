@@ -50,6 +50,12 @@ demo: build
 	-$(CAPSA) run $(GUESTS)/probe.wasm -- read /etc/passwd
 	@echo '--- a granted, read-only directory'
 	$(CAPSA) run $(GUESTS)/probe.wasm --dir $(CURDIR)/docs:/docs:ro -- ls /docs
+	@echo '--- JavaScript: the value of the last expression is the result'
+	$(CAPSA) run -c 'const xs = [1, 2, 3]; console.log("doubling"); xs.map(x => x * 2)' --lang js
+	@echo '--- a TypeScript handler called with a request context'
+	echo '{"method":"GET","path":"/","query":{"name":"ada"}}' | $(CAPSA) run examples/functions/hello.ts --handler
+	@echo '--- a script that never stops ends at its deadline too'
+	-$(CAPSA) run -c 'try { while (true) {} } catch (e) {}' --lang js --timeout 200ms
 
 test: guests
 	$(CARGO) test $(HOST_ONLY)

@@ -72,12 +72,88 @@ impl SourceMap {
     }
 }
 
+/// The largest TypeScript source capsa strips.
+pub(crate) const MAX_SOURCE_BYTES: usize = 1 << 20;
+
+/// The deepest bracket nesting capsa strips. oxc's parser, transformer and code generator recurse
+/// once per level, so unbounded nesting would overflow the host's stack.
+pub(crate) const MAX_NESTING: usize = 512;
+
 /// Strips the types from TypeScript `source`; `file` names it in errors and stack traces.
+///
+/// oxc recurses for nested syntax, and source comes from untrusted users: the work runs on its own
+/// thread with a stack sized for the source (about 2 KiB per nesting level was measured, and every
+/// level takes at least one byte of source), after a check that brackets nest at most
+/// [`MAX_NESTING`] deep.
 ///
 /// # Errors
 ///
-/// `invalid_input` naming the first syntax error's TypeScript line and column.
+/// `invalid_input` naming the first syntax error's TypeScript line and column, or a source over
+/// 1 MiB or nested too deep.
 pub(crate) fn strip(source: &str, file: &str) -> Result<Stripped> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(Error::invalid_input(format!(
+            "`{file}` is larger than the 1 MiB capsa strips TypeScript from"
+        )));
+    }
+    if let Some(offset) = too_deep(source) {
+        let (line, column) = line_column(source, offset);
+        return Err(Error::invalid_input(format!(
+            "`{file}`:{line}:{column} nests brackets more than {MAX_NESTING} levels deep"
+        )));
+    }
+    let stack = (16 << 20) + source.len() * 4096;
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("capsa-typescript".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || strip_here(source, file))
+            .map_err(|e| Error::internal(format!("cannot start the TypeScript stripper: {e}")))?
+            .join()
+            .map_err(|_| Error::internal("the TypeScript stripper panicked"))?
+    })
+}
+
+/// The byte offset where `([{` nesting first exceeds [`MAX_NESTING`], outside strings and comments.
+fn too_deep(source: &str) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            quote @ (b'"' | b'\'' | b'`') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn strip_here(source: &str, file: &str) -> Result<Stripped> {
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, source, SourceType::ts()).parse();
     if parsed.panicked || parsed.diagnostics.has_errors() {
@@ -225,6 +301,51 @@ mod tests {
             .map(|e| e.message.to_string())
             .collect();
         assert!(!parsed.panicked && errors.is_empty(), "{errors:?}");
+    }
+
+    /// Hostile nesting ends in an error or a result, never in a host stack overflow.
+    #[test]
+    fn deep_nesting_cannot_overflow_the_host_stack() {
+        let n = 200_000;
+        for (kind, source) in [
+            ("parens", format!("{}1{}", "(".repeat(n), ")".repeat(n))),
+            (
+                "objects",
+                format!("({}1{})", "{a:".repeat(n), "}".repeat(n)),
+            ),
+            ("unary", format!("{}1", "!".repeat(n))),
+            ("ternary", format!("{}0", "a ? b : ".repeat(n / 2))),
+            ("arrows", format!("{}0", "() => ".repeat(n / 2))),
+            (
+                "types",
+                format!(
+                    "let x: {}number{};",
+                    "Array<".repeat(n / 2),
+                    ">".repeat(n / 2)
+                ),
+            ),
+        ] {
+            let outcome = strip(&source, "deep.ts");
+            if let Err(err) = &outcome {
+                assert_eq!(err.code(), crate::ErrorCode::InvalidInput, "{kind}: {err}");
+            }
+        }
+        let Err(err) = strip(&"(".repeat(MAX_NESTING + 1), "deep.ts") else {
+            panic!("nesting over the limit passed");
+        };
+        assert!(err.to_string().contains("deep.ts`:1:513"), "{err}");
+        let Err(err) = strip(&" ".repeat(MAX_SOURCE_BYTES + 1), "big.ts") else {
+            panic!("a source over the limit passed");
+        };
+        assert_eq!(err.code(), crate::ErrorCode::InvalidInput);
+        // Brackets inside strings and comments do not count.
+        let quoted = format!(
+            "const s = '{}'; // {}\n/* {} */ s.length",
+            "(".repeat(1000),
+            "[".repeat(1000),
+            "{".repeat(1000)
+        );
+        assert!(strip(&quoted, "ok.ts").is_ok());
     }
 
     #[test]
