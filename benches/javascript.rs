@@ -34,12 +34,19 @@ struct Summary {
     mean: Duration,
 }
 
+/// Runs only the variants whose `script/variant` contains `$BENCH_FILTER`, when it is set (e.g. to
+/// profile one of them).
 fn measure(
     script: &'static str,
     variant: &'static str,
-    (warmup, iterations): (usize, usize),
+    (mut warmup, mut iterations): (usize, usize),
     mut f: impl FnMut(),
 ) -> Summary {
+    if let Ok(filter) = std::env::var("BENCH_FILTER")
+        && !format!("{script}/{variant}").contains(&filter)
+    {
+        (warmup, iterations) = (0, 1);
+    }
     for _ in 0..warmup {
         f();
     }

@@ -40,6 +40,9 @@ thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
     static TRACKER: RefCell<Option<Persistent<Function<'static>>>> = const { RefCell::new(None) };
     static RANDOM: Cell<u64> = const { Cell::new(0x9e37_79b9_7f4a_7c15) };
+    /// Linear memory that is not QuickJS's heap (the shadow stack, static data, allocator slack), as
+    /// measured when the runtime was pre-initialised.
+    static FIXED_BYTES: Cell<u64> = const { Cell::new(0) };
 }
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
@@ -79,6 +82,9 @@ pub extern "C" fn initialize() {
             let _ = track.call::<_, ()>((promise, reason, handled));
         }
     })));
+    let memory = core::arch::wasm32::memory_size(0) as u64 * 65536;
+    let heap = u64::try_from(runtime.memory_usage().malloc_size).unwrap_or(0);
+    FIXED_BYTES.with(|f| f.set(memory.saturating_sub(heap)));
     STATE.with(|s| {
         *s.borrow_mut() = Some(State {
             runtime,
@@ -225,10 +231,9 @@ fn execute(request: &Json) -> Json {
             );
         };
         if let Some(limit) = request.get("memory_limit").and_then(Json::as_u64) {
-            // What QuickJS has now, plus its share of the room the sandbox has left.
-            let memory = core::arch::wasm32::memory_size(0) as u64 * 65536;
-            let heap_now = u64::try_from(state.runtime.memory_usage().malloc_size).unwrap_or(0);
-            let heap = heap_now + limit.saturating_sub(memory) / 100 * HEAP_SHARE_PERCENT;
+            // QuickJS's share of what the limit leaves beside the runtime's fixed part. (Asking
+            // QuickJS for its current usage would walk the whole heap on every call.)
+            let heap = limit.saturating_sub(FIXED_BYTES.with(Cell::get)) / 100 * HEAP_SHARE_PERCENT;
             state
                 .runtime
                 .set_memory_limit(usize::try_from(heap).unwrap_or(usize::MAX));
