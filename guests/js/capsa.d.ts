@@ -80,6 +80,9 @@ declare global {
   /** Outbound HTTP to granted hosts only (`--allow-host`), SSRF-safe (docs/http.md). */
   function fetch(url: string | { url: string }, init?: RequestInit): Promise<Response>;
 
+  /** The environment variables the call granted (`--env`), and no others. */
+  const env: Readonly<Record<string, string>>;
+
   /** Randomness from the host, fresh in every sandbox. */
   const crypto: {
     getRandomValues<T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array>(array: T): T;

@@ -124,6 +124,17 @@ fn native_functions<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         }),
     )?;
     native.set(
+        "env",
+        Func::from(|ctx: Ctx<'js>| -> rquickjs::Result<Object<'js>> {
+            // Only what the call granted: capsa gives the sandbox no other variables.
+            let env = Object::new(ctx)?;
+            for (key, value) in std::env::vars() {
+                env.set(key, value)?;
+            }
+            Ok(env)
+        }),
+    )?;
+    native.set(
         "random",
         Func::from(|| -> f64 {
             // xorshift64*, seeded from the host's randomness at the start of every call.

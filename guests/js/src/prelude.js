@@ -232,6 +232,10 @@
   for (const [name, value] of Object.entries({ host, kv, fetch, console, crypto, Headers, Response, HostError })) {
     define(global, name, value);
   }
+  // The granted environment variables (`--env`), read when first used in a sandbox.
+  let envCache;
+  const env = () => (envCache ??= Object.freeze(native.env()));
+  Object.defineProperty(global, "env", { get: env, configurable: true, enumerable: false });
   define(Math, "random", native.random);
 
   // --- what the runtime calls -----------------------------------------------------------------
@@ -275,7 +279,7 @@
 
   const findHandler = (namespace) => {
     const exported = namespace && namespace.default;
-    if (exported && typeof exported.fetch === "function") return (req) => exported.fetch(req);
+    if (exported && typeof exported.fetch === "function") return (req, vars) => exported.fetch(req, vars);
     if (typeof exported === "function") return exported;
     if (namespace && typeof namespace.handler === "function") return namespace.handler;
     if (typeof global.handler === "function") return global.handler;
@@ -301,7 +305,7 @@
       if (!handler) {
         throw new TypeError("no handler: define `function handler(request)` or `export default { fetch(request) }`");
       }
-      return toResponse(await handler(request(context)));
+      return toResponse(await handler(request(context), env()));
     },
     async dispatch(event, payload) {
       const fn = handlers.get(event);

@@ -201,6 +201,30 @@ fn every_sandbox_gets_fresh_randomness() {
 }
 
 #[test]
+fn scripts_see_only_granted_environment_variables() {
+    let receipt = js_with("[env.GREETING, env.HOME, Object.keys(env)]", quick(), |c| {
+        c.grants(Grants::new().env("GREETING", "hi"))
+    });
+    assert_eq!(receipt.result, Some(json!(["hi", null, ["GREETING"]])));
+    assert_eq!(js("Object.keys(env)").result, Some(json!([])));
+
+    let script = engine()
+        .script(
+            Language::JavaScript,
+            "main.js",
+            "export default { fetch(req, env) { return env.TOKEN } }",
+        )
+        .unwrap();
+    let call = Call::new()
+        .limits(quick())
+        .grants(Grants::new().env("TOKEN", "s3cret"));
+    let receipt = script
+        .handle(&json!({"method": "GET", "path": "/"}), call)
+        .unwrap();
+    assert_eq!(receipt.result.unwrap()["body"], "s3cret");
+}
+
+#[test]
 fn state_does_not_leak_between_calls() {
     assert!(js("globalThis.leak = 1; leak").is_ok());
     assert_eq!(js("typeof leak").result, Some(json!("undefined")));
