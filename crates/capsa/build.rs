@@ -4,11 +4,13 @@
 
 use std::path::PathBuf;
 
+const RUNTIME: &str = "wasm32-wasip1/guest/capsa_js.wasm";
+
 fn main() {
     println!("cargo:rerun-if-env-changed=CAPSA_JS_RUNTIME");
     let path = match std::env::var_os("CAPSA_JS_RUNTIME") {
         Some(path) => PathBuf::from(path),
-        None => target_dir().join("wasm32-wasip1/guest/capsa_js.wasm"),
+        None => find_in_target_dir(),
     };
     println!("cargo:rerun-if-changed={}", path.display());
     if !path.is_file() {
@@ -21,28 +23,23 @@ fn main() {
     println!("cargo:rustc-env=CAPSA_JS_RUNTIME_WASM={}", path.display());
 }
 
-/// The target directory: `CARGO_TARGET_DIR`, else the one `OUT_DIR` (`<target>/<profile>/build/<pkg>/out`,
-/// or `<target>/<triple>/<profile>/…`) lives in.
-fn target_dir() -> PathBuf {
+/// `<target>/wasm32-wasip1/guest/capsa_js.wasm` in the target directory this build runs in:
+/// `CARGO_TARGET_DIR`, else the ancestor of `OUT_DIR` (`<target>/[<triple>/]<profile>/build/<pkg>/out`)
+/// that holds the runtime. When none does, the path in the nearest `target`-looking place, for the
+/// error message.
+fn find_in_target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        if dir.is_absolute() {
-            return dir;
+        let mut dir = PathBuf::from(dir);
+        if dir.is_relative() {
+            let workspace =
+                PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+            dir = workspace.join("../..").join(dir);
         }
-        let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-        return manifest.join("../..").join(dir);
+        return dir.join(RUNTIME);
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    out.ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "build"))
-        .and_then(|build| build.parent()?.parent())
-        .map(|dir| {
-            // `<target>/<triple>/<profile>` when cross-compiling the host crate.
-            if dir.join("CACHEDIR.TAG").is_file() {
-                dir.to_path_buf()
-            } else {
-                dir.parent().unwrap_or(dir).to_path_buf()
-            }
-        })
-        .expect("OUT_DIR lies inside the target directory")
+    let mut candidates = out.ancestors().map(|dir| dir.join(RUNTIME));
+    candidates
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| out.ancestors().nth(4).unwrap_or(&out).join(RUNTIME))
 }

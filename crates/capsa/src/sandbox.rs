@@ -437,6 +437,9 @@ impl Sandbox {
             }
         });
 
+        // Poisoned until the call finishes normally: a call whose future is dropped half-way (an
+        // embedder's own timeout) leaves a guest stopped mid-operation.
+        self.poisoned = true;
         let _ticking = engine.ticker().activate();
         let mut instantiate_us = 0;
         let mut cpu = Duration::ZERO;
@@ -482,9 +485,7 @@ impl Sandbox {
             Ok(Ok(result)) => (None, Some(0), result),
             Ok(Err(failed)) => classify(failed, state, engine.inner.max_wasm_stack, limits),
         };
-        if error.is_some() {
-            self.poisoned = true;
-        }
+        self.poisoned = error.is_some();
 
         let inner = self.capture.take(limits.max_output.bytes());
         let result = match (&error, result, prepared) {

@@ -244,7 +244,10 @@ fn execute(request: &Json) -> Json {
         if let Some(limit) = request.get("memory_limit").and_then(Json::as_u64) {
             // QuickJS's share of what the limit leaves beside the runtime's fixed part. (Asking
             // QuickJS for its current usage would walk the whole heap on every call.)
-            let heap = limit.saturating_sub(FIXED_BYTES.with(Cell::get)) / 100 * HEAP_SHARE_PERCENT;
+            // (At least 1: QuickJS reads 0 as no limit.)
+            let heap = (limit.saturating_sub(FIXED_BYTES.with(Cell::get)) / 100
+                * HEAP_SHARE_PERCENT)
+                .max(1);
             state
                 .runtime
                 .set_memory_limit(usize::try_from(heap).unwrap_or(usize::MAX));
@@ -254,6 +257,7 @@ fn execute(request: &Json) -> Json {
                 Ok(api) => api,
                 Err(e) => return failure("internal", "Error", &e.to_string(), ""),
             };
+            forget(&api);
             match operate(&ctx, &api, request) {
                 Ok(done) => finish(&ctx, &api, request, done),
                 Err(thrown) => thrown_failure(&ctx, &api, thrown),
@@ -488,10 +492,16 @@ fn drain<'js>(
         run_jobs(ctx)?;
         match promise.state() {
             PromiseState::Resolved => {
-                return promise
+                let result = promise
                     .result::<Value>()
                     .unwrap_or(Ok(value))
-                    .map_err(|e| caught(ctx, e));
+                    .map_err(|e| caught(ctx, e))?;
+                // Host calls nobody awaited (a `kv.set` fired and forgotten) still finish, and what
+                // their callbacks do still runs, before the call returns.
+                while settle.call::<_, bool>(()).map_err(|e| caught(ctx, e))? {
+                    run_jobs(ctx)?;
+                }
+                return Ok(result);
             }
             PromiseState::Rejected => {
                 return Err(match promise.result::<Value>() {
@@ -572,10 +582,14 @@ fn finish<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json, done: Done<'js
     let result = match done.value {
         None => Json::Null,
         Some(value) => {
-            let to_result: Option<Function> = api.get("toResult").ok();
-            match to_result.and_then(|f| f.call::<_, Option<String>>((value,)).ok()) {
-                Some(Some(text)) => serde_json::from_str(&text).unwrap_or(Json::String(text)),
-                _ => Json::Null,
+            let text = api
+                .get::<_, Function>("toResult")
+                .and_then(|f| f.call::<_, Option<String>>((value,)));
+            match text {
+                Ok(Some(text)) => serde_json::from_str(&text).unwrap_or(Json::String(text)),
+                Ok(None) => Json::Null,
+                // Serialising the result failed (out of memory): that is the call's outcome.
+                Err(e) => return thrown_failure(ctx, api, caught(ctx, e)),
             }
         }
     };
@@ -586,14 +600,22 @@ fn finish<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json, done: Done<'js
     answer
 }
 
+/// Drops what an earlier call in this sandbox left behind (see the prelude's `forget`).
+fn forget(api: &Object<'_>) {
+    if let Ok(forget) = api.get::<_, Function>("forget") {
+        let _ = forget.call::<_, ()>(());
+    }
+}
+
 fn thrown_failure<'js>(ctx: &Ctx<'js>, api: &Object<'js>, thrown: Value<'js>) -> Json {
     let described = api
         .get::<_, Function>("describe")
         .and_then(|f| f.call::<_, Value>((thrown,)))
         .ok()
         .and_then(|v| js_to_json(ctx, v));
+    forget(api);
     let Some(error) = described else {
-        // Describing failed too: QuickJS has no memory left to build the report.
+        // `describe` fails only when QuickJS has no memory left to build the report.
         return failure(
             "memory_limit_exceeded",
             "InternalError",
@@ -601,12 +623,10 @@ fn thrown_failure<'js>(ctx: &Ctx<'js>, api: &Object<'js>, thrown: Value<'js>) ->
             "",
         );
     };
-    let name = str_field(&error, "name");
-    let message = str_field(&error, "message");
-    let code = if name == "InternalError" && message == "out of memory" {
+    let out_of_memory = str_field(&error, "name") == "InternalError"
+        && str_field(&error, "message") == "out of memory";
+    let code = if out_of_memory {
         "memory_limit_exceeded"
-    } else if name == "RangeError" && message == "Maximum call stack size exceeded" {
-        "stack_overflow"
     } else {
         "guest_exception"
     };

@@ -4,6 +4,10 @@
 (native) => {
   "use strict";
   const global = globalThis;
+  // Captured now, so a script that replaces them cannot break its own results and error reports.
+  const { stringify, parse } = JSON;
+  const { defineProperty, freeze, fromEntries, entries: objectEntries } = Object;
+  const toText = String;
   const define = (object, name, value) =>
     Object.defineProperty(object, name, { value, writable: true, configurable: true, enumerable: false });
 
@@ -17,19 +21,23 @@
   }
 
   const encodeArgs = (args) => {
-    const text = JSON.stringify(args === undefined ? null : args, (_, v) =>
+    const text = stringify(args === undefined ? null : args, (_, v) =>
       typeof v === "bigint" ? v.toString() : v);
     return text === undefined ? "null" : text;
   };
 
   // `text` is the host's answer: a status digit, then JSON.
   const decodeAnswer = (text) => {
-    const value = JSON.parse(text.slice(1));
+    const value = parse(text.slice(1));
     if (text[0] === "0") return { ok: true, value };
-    return { ok: false, error: new HostError(value.code, value.message) };
+    const error = new HostError(value.code, value.message);
+    fromHost.add(error);
+    return { ok: false, error };
   };
 
   const pending = new Map(); // handle -> { resolve, reject }
+  // HostErrors that really came from the host: only their codes become the call's outcome.
+  const fromHost = new WeakSet();
 
   const host = {
     call(name, args) {
@@ -79,7 +87,7 @@
       return host.rpc("kv.set", args).then(() => undefined);
     },
     delete: (key) => host.rpc("kv.delete", { key: String(key) }).then((r) => Boolean(r && r.deleted)),
-    list: (prefix = "", options = {}) => host.rpc("kv.list", { prefix: String(prefix), ...options }),
+    list: (prefix = "", options = {}) => host.rpc("kv.list", { ...options, prefix: String(prefix) }),
   };
 
   // --- fetch ----------------------------------------------------------------------------------
@@ -245,22 +253,31 @@
     else rejections.set(promise, reason);
   };
 
+  // Never throws: the runtime must always be able to report what went wrong.
   const describe = (error) => {
-    if (error instanceof Error) {
-      const stack = String(error.stack || "").split("\n").filter((l) => l && !l.includes("capsa:")).join("\n");
-      const out = { name: String(error.name), message: String(error.message), stack };
-      if (error instanceof HostError) out.code = error.code;
-      return out;
+    try {
+      if (error instanceof Error) {
+        const stack = toText(error.stack || "").split("\n").filter((l) => l && !l.includes("capsa:")).join("\n");
+        const out = { name: toText(error.name), message: toText(error.message), stack };
+        if (fromHost.has(error)) out.code = error.code;
+        return out;
+      }
+      return { name: "Uncaught", message: inspect(error), stack: "" };
+    } catch (e) {
+      if (e instanceof InternalError && e.message === "out of memory") throw e;
+      return { name: "Error", message: "(an exception whose description failed)", stack: "" };
     }
-    return { name: "Uncaught", message: inspect(error), stack: "" };
   };
 
+  // The JSON text of a result, or undefined when it has none. Values JSON cannot represent (cycles)
+  // become their printed form; running out of memory is an error like any other.
   const toResult = (value) => {
     if (value === undefined || typeof value === "function" || typeof value === "symbol") return undefined;
     try {
-      return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
-    } catch {
-      return JSON.stringify(inspect(value));
+      return stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+    } catch (e) {
+      if (e instanceof TypeError) return stringify(inspect(value));
+      throw e;
     }
   };
 
@@ -283,6 +300,12 @@
     if (typeof exported === "function") return exported;
     if (namespace && typeof namespace.handler === "function") return namespace.handler;
     if (typeof global.handler === "function") return global.handler;
+    // A top-level `const handler = …` is a global binding but not a property of globalThis.
+    try {
+      if (typeof handler === "function") return handler;
+    } catch {
+      // Declared but not initialised yet.
+    }
     return null;
   };
 
@@ -314,9 +337,15 @@
     },
     // Unhandled rejections left at the end of a call, described; the list is emptied.
     takeRejections() {
-      const out = [...rejections.values()].map(describe);
+      const reasons = [...rejections.values()];
       rejections.clear();
-      return out;
+      return reasons.map(describe);
+    },
+    // Forgets what a finished (or failed) call left behind: host calls the host no longer knows
+    // about, and rejections already reported or belonging to an error already reported.
+    forget() {
+      pending.clear();
+      rejections.clear();
     },
     reportRejection(d) {
       native.write(2, `Uncaught (in promise) ${d.name}: ${d.message}\n${d.stack ? d.stack + "\n" : ""}`);

@@ -52,9 +52,7 @@ pub fn run(args: ReplArgs) -> Result<u8, Error> {
         ReplLang::Js => Language::JavaScript,
         ReplLang::Ts => Language::TypeScript,
     };
-    if !engine.runtime_ready(language) {
-        eprintln!("capsa: preparing the JavaScript runtime (first use; it is cached afterwards)…");
-    }
+    crate::commands::run::announce_first_use(&engine, language);
     let mut session = engine.session(language, args.sandbox.call()?)?;
     if args.sandbox.json {
         json_lines(&mut session)

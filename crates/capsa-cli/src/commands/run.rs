@@ -141,10 +141,15 @@ pub fn load(
     name: &str,
     source: &[u8],
 ) -> Result<Program, Error> {
+    announce_first_use(engine, language);
+    engine.program(language, name, source)
+}
+
+/// Says on stderr that the language's runtime is being prepared, when it is not cached yet.
+pub fn announce_first_use(engine: &Engine, language: Language) {
     if !engine.runtime_ready(language) {
         eprintln!("capsa: preparing the JavaScript runtime (first use; it is cached afterwards)…");
     }
-    engine.program(language, name, source)
 }
 
 /// The language `--lang` names, or else the file's extension says.

@@ -82,6 +82,7 @@ pub struct Script {
     pub(crate) inner: Arc<ScriptInner>,
 }
 
+#[derive(Clone)]
 pub(crate) struct ScriptInner {
     pub(crate) language: Language,
     pub(crate) file: String,
@@ -126,15 +127,7 @@ impl Script {
 
     /// The same script, treating unhandled promise rejections as `rejections` says.
     pub fn rejections(mut self, rejections: Rejections) -> Script {
-        let inner = &self.inner;
-        self.inner = Arc::new(ScriptInner {
-            language: inner.language,
-            file: inner.file.clone(),
-            code: inner.code.clone(),
-            is_module: inner.is_module,
-            source_map: inner.source_map.clone(),
-            rejections,
-        });
+        Arc::make_mut(&mut self.inner).rejections = rejections;
         self
     }
 

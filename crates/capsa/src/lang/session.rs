@@ -1,6 +1,7 @@
 //! Sessions (SPEC §6): one sandbox kept alive across many evaluations, for REPLs, notebooks and agents.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -34,6 +35,7 @@ use crate::sandbox::{Call, Entry, FunctionArgs, Prepared, Sandbox, prepare};
 /// # Ok(()) }
 /// ```
 pub struct Session {
+    id: u64,
     runtime: Module,
     language: Language,
     /// The limits, grants and output listener every evaluation uses.
@@ -61,12 +63,16 @@ pub struct SessionStats {
 }
 
 /// JavaScript compiled to QuickJS bytecode by [`Session::compile`], to be run many times with
-/// [`Session::eval_compiled`].
+/// [`Session::eval_compiled`] of the same session.
 ///
 /// Only capsa makes these: there is no way to build one from bytes, so no user-supplied bytecode ever
-/// reaches the runtime.
+/// reaches the runtime. The bytecode comes out of the session's sandbox, so it is only ever loaded
+/// back into that session: a compromised runtime cannot pass code to another session.
 #[derive(Clone)]
 pub struct Compiled {
+    /// The session that made it: bytecode an untrusted sandbox produced goes back only into that
+    /// sandbox's session, never into another tenant's.
+    session: u64,
     bytecode: Arc<str>,
     file: Arc<str>,
     source_map: Option<SourceMap>,
@@ -95,7 +101,9 @@ impl Session {
         };
         // Checks the runtime's `run` export once; every evaluation calls it the same way.
         prepare(&runtime, &entry)?;
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Ok(Session {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             runtime,
             language,
             call,
@@ -181,17 +189,19 @@ impl Session {
             .and_then(Value::as_str)
             .ok_or_else(|| Error::internal("the runtime returned no bytecode"))?;
         Ok(Compiled {
+            session: self.id,
             bytecode: bytecode.into(),
             file: file.into(),
             source_map,
         })
     }
 
-    /// Runs bytecode from [`Session::compile`] in the session, like [`Session::eval`] of its source.
+    /// Runs bytecode from [`Session::compile`] of this session, like [`Session::eval`] of its source
+    /// (also after [`Session::reset`]).
     ///
     /// # Errors
     ///
-    /// As [`Session::eval`].
+    /// `invalid_input` for code compiled in another session; otherwise as [`Session::eval`].
     pub fn eval_compiled(&mut self, compiled: &Compiled) -> Result<Receipt> {
         let runtime = self.runtime.clone();
         runtime.block_on(self.eval_compiled_async(compiled))
@@ -203,6 +213,11 @@ impl Session {
     ///
     /// As [`Session::eval`].
     pub async fn eval_compiled_async(&mut self, compiled: &Compiled) -> Result<Receipt> {
+        if compiled.session != self.id {
+            return Err(Error::invalid_input(
+                "this code was compiled in another session: compile it in this one",
+            ));
+        }
         let request = json!({"op": "eval_compiled", "bytecode": &*compiled.bytecode});
         let (receipt, _) = self.invoke(request, compiled.source_map.as_ref()).await?;
         Ok(receipt)
@@ -250,6 +265,10 @@ impl Session {
         source_map: Option<&SourceMap>,
     ) -> Result<(Receipt, Value)> {
         request["memory_limit"] = json!(self.call.limits.memory.bytes());
+        // An earlier evaluation was dropped half-way (its future cancelled): start over.
+        if self.sandbox.as_ref().is_some_and(Sandbox::is_poisoned) {
+            self.reset();
+        }
         let sandbox = match &mut self.sandbox {
             Some(sandbox) => sandbox,
             slot => slot.insert(Sandbox::open(&self.runtime, &self.call)?),
@@ -262,6 +281,19 @@ impl Session {
         let mut receipt = sandbox.invoke(&run, &self.call.limits).await;
         let poisoned = sandbox.is_poisoned();
         let answer = apply_answer(&mut receipt, source_map);
+        // A limit the runtime reported itself (QuickJS out of memory) ends the sandbox too.
+        let limited = receipt.code().is_some_and(|code| {
+            matches!(
+                code,
+                ErrorCode::Timeout
+                    | ErrorCode::CpuLimitExceeded
+                    | ErrorCode::MemoryLimitExceeded
+                    | ErrorCode::StackOverflow
+                    | ErrorCode::OutputLimitExceeded
+                    | ErrorCode::HostCallLimitExceeded
+                    | ErrorCode::Trap
+            )
+        });
 
         let stats = &mut self.stats;
         stats.evals += 1;
@@ -271,7 +303,7 @@ impl Session {
             *stats.fuel_used.get_or_insert(0) += fuel;
         }
         stats.memory_peak_bytes = stats.memory_peak_bytes.max(receipt.stats.memory_peak_bytes);
-        if poisoned {
+        if poisoned || limited {
             self.reset();
         }
         Ok((receipt, answer))

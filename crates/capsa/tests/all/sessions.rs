@@ -101,13 +101,10 @@ fn compiled_bytecode_runs_many_times() {
         assert!(receipt.is_ok(), "{receipt:?}");
         assert_eq!(receipt.result, Some(json!(expected)));
     }
-    // The same bytecode runs in another session too.
+    // Bytecode made in one sandbox never goes into another session.
     let mut other = session(Language::JavaScript);
-    other.eval("var n = 100").unwrap();
-    assert_eq!(
-        other.eval_compiled(&compiled).unwrap().result,
-        Some(json!(1010))
-    );
+    let err = other.eval_compiled(&compiled).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
 
     let err = s.compile("let = ;").unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
@@ -157,4 +154,86 @@ fn wasm_has_no_sessions() {
         panic!("a wasm session opened");
     };
     assert_eq!(err.code(), ErrorCode::InvalidInput);
+}
+
+#[test]
+fn an_out_of_memory_eval_discards_the_state() {
+    let limits = Limits {
+        memory: "64MiB".parse().unwrap(),
+        ..quick()
+    };
+    let mut s = engine()
+        .session(Language::JavaScript, Call::new().limits(limits))
+        .unwrap();
+    s.eval("var keep = 1").unwrap();
+    let receipt = s
+        .eval("const b = []; for (;;) b.push(new Array(1e5).fill(1))")
+        .unwrap();
+    assert_code(&receipt, ErrorCode::MemoryLimitExceeded);
+    assert_eq!(s.stats().resets, 1);
+    let receipt = s.eval("typeof keep").unwrap();
+    assert_eq!(receipt.result, Some(json!("undefined")));
+    assert_eq!(
+        receipt.stderr_text(),
+        "",
+        "nothing of the failed eval is reported later"
+    );
+}
+
+#[test]
+fn host_calls_left_in_flight_do_not_leak_into_the_next_eval() {
+    let kv = capsa::kv::KvGrant::new(std::sync::Arc::new(capsa::kv::MemoryKv::new()), "s").unwrap();
+    let mut s = engine()
+        .session(
+            Language::JavaScript,
+            Call::new().limits(quick()).grants(Grants::new().kv(kv)),
+        )
+        .unwrap();
+    // Not awaited: the call still finishes (and its callback runs) before the eval returns.
+    let receipt = s
+        .eval("kv.set('a', '1').then(() => console.log('stored')); 1")
+        .unwrap();
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(receipt.stdout_text(), "stored\n");
+    // Left in flight by an eval that threw.
+    let receipt = s.eval("kv.get('a'); throw new Error('x')").unwrap();
+    assert_code(&receipt, ErrorCode::GuestException);
+    let receipt = s.eval("await kv.get('a')").unwrap();
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(receipt.result, Some(json!("1")));
+    assert_eq!(s.stats().resets, 0);
+}
+
+#[test]
+fn a_failed_eval_leaves_no_rejection_behind() {
+    let mut s = session(Language::JavaScript);
+    let receipt = s
+        .eval("Promise.reject(new Error('from cell1')); throw 2")
+        .unwrap();
+    assert_code(&receipt, ErrorCode::GuestException);
+    let receipt = s.eval("1 + 1").unwrap();
+    assert_eq!(receipt.stderr_text(), "");
+}
+
+#[test]
+fn a_cancelled_eval_discards_the_sandbox() {
+    let mut s = session(Language::JavaScript);
+    s.eval("var keep = 1").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let eval = s.eval_async("while (true) {}");
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(100), eval)
+                .await
+                .is_err()
+        );
+    });
+    drop(runtime);
+    assert_eq!(
+        s.eval("typeof keep").unwrap().result,
+        Some(json!("undefined"))
+    );
 }
