@@ -14,8 +14,6 @@
 //! Run with `cargo bench` (or `make bench`). Prints p50/p99/mean per variant and the ratio to the
 //! floor, and writes the same as JSON to `target/bench/fresh_sandbox.json`.
 
-use std::time::{Duration, Instant};
-
 use capsa::{Call, Engine};
 use wasmtime::{Config, InstanceAllocationStrategy, Linker, PoolingAllocationConfig, Store};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -26,30 +24,18 @@ const INPUT: &str = r#"{"method":"POST","path":"/echo","query":{"n":"1"},"body":
 const WARMUP: usize = 2_000;
 const ITERATIONS: usize = 20_000;
 
+#[path = "support.rs"]
+mod support;
+
 struct Summary {
     name: &'static str,
-    p50: Duration,
-    p99: Duration,
-    mean: Duration,
+    timing: support::Timing,
 }
 
-fn measure(name: &'static str, mut f: impl FnMut()) -> Summary {
-    for _ in 0..WARMUP {
-        f();
-    }
-    let mut samples = Vec::with_capacity(ITERATIONS);
-    for _ in 0..ITERATIONS {
-        let began = Instant::now();
-        f();
-        samples.push(began.elapsed());
-    }
-    samples.sort_unstable();
-    let pick = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+fn measure(name: &'static str, f: impl FnMut()) -> Summary {
     Summary {
         name,
-        p50: pick(0.50),
-        p99: pick(0.99),
-        mean: samples.iter().sum::<Duration>() / samples.len() as u32,
+        timing: support::time(WARMUP, ITERATIONS, f),
     }
 }
 
@@ -123,25 +109,26 @@ fn main() {
             measure("floor (capsa's pool)", floor(wasm, true)),
             measure("capsa Module::run", capsa(wasm)),
         ];
-        let base = results[0].p50.as_secs_f64();
+        let base = results[0].timing.p50.as_secs_f64();
         for s in &results {
-            let us = |d: Duration| d.as_secs_f64() * 1e6;
-            let ratio = s.p50.as_secs_f64() / base;
+            let us = support::us;
+            let t = &s.timing;
+            let ratio = t.p50.as_secs_f64() / base;
             println!(
                 "{:<11} {:<24} {:>7.1}µs {:>7.1}µs {:>7.1}µs {:>13.2}x",
                 guest,
                 s.name,
-                us(s.p50),
-                us(s.p99),
-                us(s.mean),
+                us(t.p50),
+                us(t.p99),
+                us(t.mean),
                 ratio
             );
             json.push(serde_json::json!({
                 "guest": guest,
                 "variant": s.name,
-                "p50_us": us(s.p50),
-                "p99_us": us(s.p99),
-                "mean_us": us(s.mean),
+                "p50_us": us(t.p50),
+                "p99_us": us(t.p99),
+                "mean_us": us(t.mean),
                 "p50_ratio_to_default_floor": ratio,
             }));
         }

@@ -15,7 +15,6 @@
 //! ratio to capsa, and writes the same as JSON to `target/bench/javascript.json`.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use capsa::{Call, Engine, Language};
 use serde_json::json;
@@ -26,12 +25,13 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 const SIEVE: &str = "function sieve(n) {\n  const composite = new Uint8Array(n + 1);\n  let count = 0;\n  for (let i = 2; i <= n; i++) {\n    if (!composite[i]) {\n      count++;\n      for (let j = i * i; j <= n; j += i) composite[j] = 1;\n    }\n  }\n  return count;\n}\nsieve(100000)";
 const HANDLER: &str = "function handler(request) {\n  return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: request.query.name, path: request.path }) };\n}";
 
+#[path = "support.rs"]
+mod support;
+
 struct Summary {
     script: &'static str,
     variant: &'static str,
-    p50: Duration,
-    p99: Duration,
-    mean: Duration,
+    timing: support::Timing,
 }
 
 /// Runs only the variants whose `script/variant` contains `$BENCH_FILTER`, when it is set (e.g. to
@@ -40,30 +40,17 @@ fn measure(
     script: &'static str,
     variant: &'static str,
     (mut warmup, mut iterations): (usize, usize),
-    mut f: impl FnMut(),
+    f: impl FnMut(),
 ) -> Summary {
     if let Ok(filter) = std::env::var("BENCH_FILTER")
         && !format!("{script}/{variant}").contains(&filter)
     {
         (warmup, iterations) = (0, 1);
     }
-    for _ in 0..warmup {
-        f();
-    }
-    let mut samples = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let began = Instant::now();
-        f();
-        samples.push(began.elapsed());
-    }
-    samples.sort_unstable();
-    let pick = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
     Summary {
         script,
         variant,
-        p50: pick(0.50),
-        p99: pick(0.99),
-        mean: samples.iter().sum::<Duration>() / samples.len() as u32,
+        timing: support::time(warmup, iterations, f),
     }
 }
 
@@ -239,26 +226,27 @@ fn main() {
         "script", "variant", "p50", "p99", "mean", "p50 vs capsa"
     );
     let mut out = Vec::new();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let us = support::us;
     for group in results.chunk_by(|a, b| a.script == b.script) {
-        let base = group[0].p50.as_secs_f64();
+        let base = group[0].timing.p50.as_secs_f64();
         for s in group {
-            let ratio = s.p50.as_secs_f64() / base;
+            let t = &s.timing;
+            let ratio = t.p50.as_secs_f64() / base;
             println!(
                 "{:<11} {:<24} {:>8.1}µs {:>8.1}µs {:>8.1}µs {:>13.2}x",
                 s.script,
                 s.variant,
-                us(s.p50),
-                us(s.p99),
-                us(s.mean),
+                us(t.p50),
+                us(t.p99),
+                us(t.mean),
                 ratio
             );
             out.push(json!({
                 "script": s.script,
                 "variant": s.variant,
-                "p50_us": us(s.p50),
-                "p99_us": us(s.p99),
-                "mean_us": us(s.mean),
+                "p50_us": us(t.p50),
+                "p99_us": us(t.p99),
+                "mean_us": us(t.mean),
                 "p50_ratio_to_capsa": ratio,
             }));
         }

@@ -107,7 +107,7 @@
     get(name) { const v = this.#map.get(String(name).toLowerCase()); return v === undefined ? null : v; }
     has(name) { return this.#map.has(String(name).toLowerCase()); }
     delete(name) { this.#map.delete(String(name).toLowerCase()); }
-    forEach(fn, thisArg) { for (const [k, v] of this.#map) fn.call(thisArg, v, k, this); }
+    forEach(fn, thisArg) { for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this); }
     *entries() { yield* [...this.#map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); }
     *keys() { for (const [k] of this.entries()) yield k; }
     *values() { for (const [, v] of this.entries()) yield v; }
@@ -131,6 +131,9 @@
     constructor(body, init = {}) {
       this.#body = bodyText(body);
       this.status = init.status === undefined ? 200 : Number(init.status);
+      if (!Number.isInteger(this.status) || this.status < 100 || this.status > 999) {
+        throw new RangeError(`Response status ${toText(init.status)} is not an HTTP status`);
+      }
       this.statusText = init.statusText === undefined ? "" : String(init.statusText);
       this.headers = new Headers(init.headers);
       this.url = init.url === undefined ? "" : String(init.url);

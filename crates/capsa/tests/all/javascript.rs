@@ -225,6 +225,25 @@ fn scripts_see_only_granted_environment_variables() {
 }
 
 #[test]
+fn headers_and_responses_behave_like_the_web_ones() {
+    let receipt = js(
+        "const h = new Headers({ b: '2', A: '1' });\nh.append('a', '3');\nconst seen = [];\nh.forEach((v, k) => seen.push(`${k}=${v}`));\nlet bad;\ntry { new Response('', { status: 'abc' }) } catch (e) { bad = e.name }\nconst r = new Response('hi', { status: 201, headers: h });\n[seen, bad, r.ok, r.status, await r.text(), [...r.headers.keys()]]",
+    );
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(
+        receipt.result,
+        Some(json!([
+            ["a=1, 3", "b=2"],
+            "RangeError",
+            true,
+            201,
+            "hi",
+            ["a", "b"]
+        ]))
+    );
+}
+
+#[test]
 fn state_does_not_leak_between_calls() {
     assert!(js("globalThis.leak = 1; leak").is_ok());
     assert_eq!(js("typeof leak").result, Some(json!("undefined")));
