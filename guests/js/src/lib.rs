@@ -302,7 +302,7 @@ fn operate<'js>(
             } else {
                 let promise =
                     eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
-                let value = completion(ctx, drain(ctx, api, promise)?);
+                let value = completion(drain(ctx, api, promise)?);
                 Ok(Done {
                     value,
                     bytecode: None,
@@ -329,7 +329,7 @@ fn operate<'js>(
             let bytes = capsa_guest::base64_decode(encoded)
                 .ok_or_else(|| error_value(ctx, "invalid bytecode encoding"))?;
             let promise = eval_bytecode(ctx, &bytes)?;
-            let value = completion(ctx, drain(ctx, api, promise)?);
+            let value = completion(drain(ctx, api, promise)?);
             Ok(Done {
                 value,
                 bytecode: None,
@@ -380,8 +380,7 @@ fn operate<'js>(
 const SCRIPT_FLAGS: i32 = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_ASYNC) as i32;
 
 /// An async script's promise resolves to `{ value }`, the script's completion value.
-fn completion<'js>(ctx: &Ctx<'js>, settled: Value<'js>) -> Option<Value<'js>> {
-    let _ = ctx;
+fn completion(settled: Value<'_>) -> Option<Value<'_>> {
     settled
         .as_object()
         .and_then(|o| o.get::<_, Value>("value").ok())

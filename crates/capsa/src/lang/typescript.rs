@@ -114,12 +114,38 @@ pub(crate) fn strip(source: &str, file: &str) -> Result<Stripped> {
     })
 }
 
-/// The byte offset where `([{` nesting first exceeds [`MAX_NESTING`], outside strings and comments.
+/// The byte offset where `([{` nesting (template `${…}` included) first exceeds [`MAX_NESTING`],
+/// outside strings, template text and comments.
 fn too_deep(source: &str) -> Option<usize> {
+    /// Where the scan is: template text, or the code of a `${…}` opened at a depth.
+    enum Frame {
+        Template,
+        Substitution(usize),
+    }
     let bytes = source.as_bytes();
+    let mut frames: Vec<Frame> = Vec::new();
     let mut depth = 0usize;
     let mut i = 0;
     while i < bytes.len() {
+        if let Some(Frame::Template) = frames.last() {
+            match bytes[i] {
+                b'\\' => i += 1,
+                b'`' => {
+                    frames.pop();
+                }
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    i += 1;
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Some(i);
+                    }
+                    frames.push(Frame::Substitution(depth));
+                }
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
         match bytes[i] {
             b'(' | b'[' | b'{' => {
                 depth += 1;
@@ -127,8 +153,13 @@ fn too_deep(source: &str) -> Option<usize> {
                     return Some(i);
                 }
             }
+            b'}' if matches!(frames.last(), Some(Frame::Substitution(d)) if *d == depth) => {
+                frames.pop();
+                depth -= 1;
+            }
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            quote @ (b'"' | b'\'' | b'`') => {
+            b'`' => frames.push(Frame::Template),
+            quote @ (b'"' | b'\'') => {
                 i += 1;
                 while i < bytes.len() && bytes[i] != quote {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
@@ -338,6 +369,21 @@ mod tests {
             panic!("a source over the limit passed");
         };
         assert_eq!(err.code(), crate::ErrorCode::InvalidInput);
+        // Nesting inside template substitutions counts.
+        let templated = format!(
+            "`${{{}1{}}}`",
+            "(".repeat(MAX_NESTING),
+            ")".repeat(MAX_NESTING)
+        );
+        let Err(err) = strip(&templated, "deep.ts") else {
+            panic!("nesting inside a template substitution passed");
+        };
+        assert!(err.to_string().contains("nests brackets"), "{err}");
+        let nested = "`x${`y${[1, {b: `z${2}`}]}`}`;\n".repeat(100);
+        assert!(
+            strip(&nested, "ok.ts").is_ok(),
+            "templates close their substitutions"
+        );
         // Brackets inside strings and comments do not count.
         let quoted = format!(
             "const s = '{}'; // {}\n/* {} */ s.length",
