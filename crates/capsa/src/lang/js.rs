@@ -91,6 +91,26 @@ pub(crate) struct ScriptInner {
     pub(crate) is_module: bool,
     pub(crate) source_map: Option<SourceMap>,
     pub(crate) rejections: Rejections,
+    /// The part of every runtime request that does not change from call to call (code, file,
+    /// module, rejections), as JSON object members: the source is escaped once, not per call.
+    request_fields: String,
+}
+
+impl ScriptInner {
+    fn encode_request_fields(&mut self) {
+        let fields = json!({
+            "code": self.code,
+            "file": self.file,
+            "module": self.is_module,
+            "rejections": match self.rejections {
+                Rejections::Warn => "warn",
+                Rejections::Error => "error",
+            },
+        })
+        .to_string();
+        // `{…}` without its braces, to be spliced into each request.
+        self.request_fields = fields[1..fields.len() - 1].to_owned();
+    }
 }
 
 impl Script {
@@ -112,22 +132,27 @@ impl Script {
                 ));
             }
         };
+        let mut inner = ScriptInner {
+            language,
+            file: file.to_owned(),
+            code,
+            is_module,
+            source_map,
+            rejections: Rejections::Warn,
+            request_fields: String::new(),
+        };
+        inner.encode_request_fields();
         Ok(Script {
             runtime: runtime(engine)?,
-            inner: Arc::new(ScriptInner {
-                language,
-                file: file.to_owned(),
-                code,
-                is_module,
-                source_map,
-                rejections: Rejections::Warn,
-            }),
+            inner: Arc::new(inner),
         })
     }
 
     /// The same script, treating unhandled promise rejections as `rejections` says.
     pub fn rejections(mut self, rejections: Rejections) -> Script {
-        Arc::make_mut(&mut self.inner).rejections = rejections;
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.rejections = rejections;
+        inner.encode_request_fields();
         self
     }
 
@@ -162,7 +187,7 @@ impl Script {
     ///
     /// As [`Script::run`].
     pub async fn run_async(&self, call: Call) -> Result<Receipt> {
-        let request = self.request("eval", &call);
+        let request = self.request("eval", &call, None);
         self.call(call, request).await
     }
 
@@ -183,28 +208,28 @@ impl Script {
     ///
     /// As [`Script::run`].
     pub async fn handle_async(&self, context: &Value, call: Call) -> Result<Receipt> {
-        let mut request = self.request("handler", &call);
-        request["request"] = context.clone();
+        let request = self.request("handler", &call, Some(context));
         self.call(call, request).await
     }
 
-    pub(crate) fn request(&self, op: &str, call: &Call) -> Value {
-        let inner = &self.inner;
-        json!({
-            "op": op,
-            "code": inner.code,
-            "file": inner.file,
-            "module": inner.is_module,
-            "memory_limit": call.limits.memory.bytes(),
-            "rejections": match inner.rejections {
-                Rejections::Warn => "warn",
-                Rejections::Error => "error",
-            },
-        })
+    /// The runtime request for `op`: the per-call members, then the script's own.
+    fn request(&self, op: &str, call: &Call, context: Option<&Value>) -> String {
+        let mut request = format!(
+            "{{\"op\":\"{op}\",\"memory_limit\":{},",
+            call.limits.memory.bytes()
+        );
+        if let Some(context) = context {
+            request.push_str("\"request\":");
+            request.push_str(&context.to_string());
+            request.push(',');
+        }
+        request.push_str(&self.inner.request_fields);
+        request.push('}');
+        request
     }
 
-    async fn call(&self, call: Call, request: Value) -> Result<Receipt> {
-        let call = call.function(RUN_EXPORT, FunctionArgs::Strings(vec![request.to_string()]));
+    async fn call(&self, call: Call, request: String) -> Result<Receipt> {
+        let call = call.function(RUN_EXPORT, FunctionArgs::Strings(vec![request]));
         let mut receipt = self.runtime.run_async(call).await?;
         apply_answer(&mut receipt, self.inner.source_map.as_ref());
         Ok(receipt)
