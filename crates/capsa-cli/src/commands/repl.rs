@@ -242,7 +242,7 @@ fn interactive(session: &mut Session) -> Result<u8, Error> {
             buffer.push('\n');
         }
         buffer.push_str(&line);
-        if buffer.trim().is_empty() || incomplete(&buffer) {
+        if buffer.trim().is_empty() || Session::is_incomplete(&buffer) {
             if buffer.trim().is_empty() {
                 buffer.clear();
             }
@@ -306,75 +306,5 @@ fn evaluate(session: &mut Session, run: impl FnOnce(&mut Session) -> Result<Rece
             }
         }
         Err(err) => eprintln!("error[{}]: {}", err.code(), err.message()),
-    }
-}
-
-/// Whether the input so far leaves a bracket, string, template or block comment open.
-fn incomplete(code: &str) -> bool {
-    let mut depth = 0i32;
-    let mut chars = code.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => match c {
-                '\\' => {
-                    chars.next();
-                }
-                c if c == q => quote = None,
-                _ => {}
-            },
-            None => match c {
-                '"' | '\'' | '`' => quote = Some(c),
-                '/' if chars.peek() == Some(&'/') => {
-                    for c in chars.by_ref() {
-                        if c == '\n' {
-                            break;
-                        }
-                    }
-                }
-                '/' if chars.peek() == Some(&'*') => {
-                    chars.next();
-                    let mut closed = false;
-                    let mut prev = ' ';
-                    for c in chars.by_ref() {
-                        if prev == '*' && c == '/' {
-                            closed = true;
-                            break;
-                        }
-                        prev = c;
-                    }
-                    if !closed {
-                        return true;
-                    }
-                }
-                '(' | '[' | '{' => depth += 1,
-                ')' | ']' | '}' => depth -= 1,
-                _ => {}
-            },
-        }
-    }
-    // An unclosed template spans lines; an unclosed '…' or "…" is a syntax error, reported as one.
-    depth > 0 || quote == Some('`')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::incomplete;
-
-    #[test]
-    fn open_brackets_strings_and_comments_continue_the_input() {
-        for code in ["function f() {", "[1,\n2", "`a\nb", "/* note", "f({a: '}'"] {
-            assert!(incomplete(code), "{code}");
-        }
-        for code in [
-            "1 + 2",
-            "f('{')",
-            "// {",
-            "`${x}`",
-            "a /* } */ + b",
-            "let s = \"(\"",
-        ] {
-            assert!(!incomplete(code), "{code}");
-        }
     }
 }

@@ -8,6 +8,7 @@
 //! gateway): [`Engine::program`] picks the front end.
 
 pub(crate) mod js;
+mod scan;
 pub(crate) mod session;
 pub(crate) mod typescript;
 pub(crate) mod wizer;

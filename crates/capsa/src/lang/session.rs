@@ -236,6 +236,12 @@ impl Session {
         &self.stats
     }
 
+    /// Whether `input` leaves a bracket, a template literal or a block comment open, so a REPL
+    /// should read another line before evaluating it. (An unclosed `'…'` is complete: a syntax error.)
+    pub fn is_incomplete(input: &str) -> bool {
+        crate::lang::scan::scan(input, usize::MAX).open
+    }
+
     /// The session's language.
     pub fn language(&self) -> Language {
         self.language

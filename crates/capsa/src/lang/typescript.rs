@@ -15,6 +15,7 @@ use oxc_span::SourceType;
 use oxc_transformer::{TransformOptions, Transformer};
 
 use crate::error::{Error, Result};
+use crate::lang::scan::scan;
 
 /// TypeScript with its types stripped.
 pub(crate) struct Stripped {
@@ -96,7 +97,7 @@ pub(crate) fn strip(source: &str, file: &str) -> Result<Stripped> {
             "`{file}` is larger than the 1 MiB capsa strips TypeScript from"
         )));
     }
-    if let Some(offset) = too_deep(source) {
+    if let Some(offset) = scan(source, MAX_NESTING).too_deep_at {
         let (line, column) = line_column(source, offset);
         return Err(Error::invalid_input(format!(
             "`{file}`:{line}:{column} nests brackets more than {MAX_NESTING} levels deep"
@@ -112,76 +113,6 @@ pub(crate) fn strip(source: &str, file: &str) -> Result<Stripped> {
             .join()
             .map_err(|_| Error::internal("the TypeScript stripper panicked"))?
     })
-}
-
-/// The byte offset where `([{` nesting (template `${…}` included) first exceeds [`MAX_NESTING`],
-/// outside strings, template text and comments.
-fn too_deep(source: &str) -> Option<usize> {
-    /// Where the scan is: template text, or the code of a `${…}` opened at a depth.
-    enum Frame {
-        Template,
-        Substitution(usize),
-    }
-    let bytes = source.as_bytes();
-    let mut frames: Vec<Frame> = Vec::new();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(Frame::Template) = frames.last() {
-            match bytes[i] {
-                b'\\' => i += 1,
-                b'`' => {
-                    frames.pop();
-                }
-                b'$' if bytes.get(i + 1) == Some(&b'{') => {
-                    i += 1;
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        return Some(i);
-                    }
-                    frames.push(Frame::Substitution(depth));
-                }
-                _ => {}
-            }
-            i += 1;
-            continue;
-        }
-        match bytes[i] {
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(i);
-                }
-            }
-            b'}' if matches!(frames.last(), Some(Frame::Substitution(d)) if *d == depth) => {
-                frames.pop();
-                depth -= 1;
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            b'`' => frames.push(Frame::Template),
-            quote @ (b'"' | b'\'') => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != quote {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 fn strip_here(source: &str, file: &str) -> Result<Stripped> {
