@@ -74,6 +74,20 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
+    /// Whether the code is one of the limits of SPEC §3 (deadline, CPU, memory, stack, output, host
+    /// calls): the guest was stopped from outside, wherever it was.
+    pub fn is_limit(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Timeout
+                | ErrorCode::CpuLimitExceeded
+                | ErrorCode::MemoryLimitExceeded
+                | ErrorCode::StackOverflow
+                | ErrorCode::OutputLimitExceeded
+                | ErrorCode::HostCallLimitExceeded
+        )
+    }
+
     /// The code named `name` (as [`ErrorCode::as_str`] spells it).
     pub fn from_name(name: &str) -> Option<ErrorCode> {
         ErrorCode::ALL
@@ -201,6 +215,19 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
         }
+    }
+
+    #[test]
+    fn limits_are_the_six_of_the_limits_table() {
+        let limits: Vec<_> = ErrorCode::ALL
+            .into_iter()
+            .filter(|c| c.is_limit())
+            .collect();
+        assert_eq!(limits.len(), 6);
+        assert!(limits.iter().all(|c| c.as_str().contains("limit")
+            || matches!(c, ErrorCode::Timeout | ErrorCode::StackOverflow)));
+        assert_eq!(ErrorCode::from_name("trap"), Some(ErrorCode::Trap));
+        assert_eq!(ErrorCode::from_name("nope"), None);
     }
 
     #[test]

@@ -288,18 +288,9 @@ impl Session {
         let poisoned = sandbox.is_poisoned();
         let answer = apply_answer(&mut receipt, source_map);
         // A limit the runtime reported itself (QuickJS out of memory) ends the sandbox too.
-        let limited = receipt.code().is_some_and(|code| {
-            matches!(
-                code,
-                ErrorCode::Timeout
-                    | ErrorCode::CpuLimitExceeded
-                    | ErrorCode::MemoryLimitExceeded
-                    | ErrorCode::StackOverflow
-                    | ErrorCode::OutputLimitExceeded
-                    | ErrorCode::HostCallLimitExceeded
-                    | ErrorCode::Trap
-            )
-        });
+        let limited = receipt
+            .code()
+            .is_some_and(|code| code.is_limit() || code == ErrorCode::Trap);
 
         let stats = &mut self.stats;
         stats.evals += 1;
