@@ -798,7 +798,7 @@ fn handler_mode_reads_the_request_from_stdin() {
 #[test]
 fn the_repl_keeps_state_and_runs_commands() {
     let capsa = Capsa::scripts();
-    let input = "let total = 0\nfunction add(n) {\n  total += n\n  return total\n}\nadd(40)\nadd(2)\nhost.on('hit', (p) => p.n * 2)\n.dispatch hit {\"n\": 21}\nthrow new Error('x')\ntotal\n.reset\ntypeof total\n.stats\n.exit\n1 + 1\n";
+    let input = "let total = 0\nfunction add(n) {\n  total += n\n  return total\n}\nadd(40)\nadd(2)\nhost.on('hit', (p) => p.n * 2)\n.dispatch hit {\"n\": 21}\nthrow new Error('x')\ntotal\n.reset\ntypeof total\n.stats\n.load /no/such/file.js\n.dispatch hit {oops\n.frob\n.exit\n1 + 1\n";
     let out = capsa.run_with_stdin(&["repl"], input);
     assert_eq!(status(&out), 0, "{}", stderr(&out));
     let lines: Vec<_> = stdout(&out).lines().map(str::to_owned).collect();
@@ -815,23 +815,36 @@ fn the_repl_keeps_state_and_runs_commands() {
         "{}",
         stderr(&out)
     );
+    for expected in [
+        "error[not_found]: cannot read `/no/such/file.js`",
+        "error[invalid_input]: the payload is not JSON",
+        "unknown command `.frob`",
+    ] {
+        assert!(
+            stderr(&out).contains(expected),
+            "{expected}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]
 fn the_repl_speaks_json_lines() {
     let capsa = Capsa::scripts();
-    let input = "{\"eval\": \"var n = 1\"}\n{\"compile\": \"n *= 3\"}\n{\"eval_compiled\": 1}\n{\"eval_compiled\": 1}\n{\"eval_compiled\": 9}\n{\"stats\": true}\nnope\n";
+    let input = "{\"eval\": \"var n = 1\"}\n{\"compile\": \"n *= 3\"}\n{\"eval_compiled\": 1}\n{\"eval_compiled\": 1}\n{\"eval_compiled\": 9}\n{\"stats\": true}\nnope\n{\"eval\": 5}\n{\"frobnicate\": 1}\n";
     let out = capsa.run_with_stdin(&["repl", "--lang", "ts", "--json"], input);
     assert_eq!(status(&out), 0, "{}", stderr(&out));
     let replies: Vec<Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(replies.len(), 7);
+    assert_eq!(replies.len(), 9);
     assert_eq!(replies[1]["id"], 1);
     assert_eq!(replies[2]["result"], 3);
     assert_eq!(replies[3]["result"], 9);
     assert_eq!(replies[4]["outcome"], "not_found");
     assert_eq!(replies[5]["stats"]["evals"], 4);
     assert_eq!(replies[6]["outcome"], "invalid_input");
+    assert_eq!(replies[7]["outcome"], "invalid_input");
+    assert_eq!(replies[8]["outcome"], "invalid_input");
 }

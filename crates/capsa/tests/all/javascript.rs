@@ -548,3 +548,69 @@ fn a_cpu_budget_counts_javascript_execution() {
     assert!(receipt.is_ok(), "{receipt:?}");
     assert!(receipt.stats.fuel_used.unwrap() > 0);
 }
+
+#[test]
+fn bad_programs_are_refused_before_they_run() {
+    let Err(err) = engine().program(Language::JavaScript, "bin.js", &[0xff, 0xfe, 0x00]) else {
+        panic!("a script that is not UTF-8 was accepted");
+    };
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    let Err(err) = engine().script(Language::Wasm, "main.wasm", "(module)") else {
+        panic!("wasm was accepted as a script");
+    };
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    assert!(matches!(
+        engine()
+            .program(Language::Wasm, "m.wat", b"(module)")
+            .unwrap(),
+        capsa::Program::Wasm(_)
+    ));
+}
+
+#[test]
+fn languages_are_named_by_extension_and_flag() {
+    use std::path::Path;
+    assert_eq!(
+        Language::from_path(Path::new("a.mjs")),
+        Some(Language::JavaScript)
+    );
+    assert_eq!(
+        Language::from_path(Path::new("a.mts")),
+        Some(Language::TypeScript)
+    );
+    assert_eq!(
+        Language::from_path(Path::new("a.wat")),
+        Some(Language::Wasm)
+    );
+    assert_eq!(Language::from_path(Path::new("a.txt")), None);
+    assert_eq!(
+        "TypeScript".parse::<Language>().unwrap(),
+        Language::TypeScript
+    );
+    assert_eq!(
+        "py".parse::<Language>().unwrap_err().code(),
+        ErrorCode::InvalidInput
+    );
+    assert!(Language::Wasm.runtime_wasm().unwrap().is_none());
+}
+
+#[test]
+fn guest_api_misuse_throws_catchable_errors() {
+    let kv = KvGrant::new(Arc::new(MemoryKv::new()), "misuse").unwrap();
+    let receipt = js_with(
+        "const names = [];\nfor (const f of [\n  () => kv.set('k', { not: 'text' }),\n  () => crypto.getRandomValues(new Uint8Array(65537)),\n  () => crypto.getRandomValues(new Float64Array(2)),\n  () => host.on('x', 42),\n]) { try { await f() } catch (e) { names.push(e.name) } }\nnames",
+        quick(),
+        |c| c.grants(Grants::new().kv(kv)),
+    );
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(
+        receipt.result,
+        Some(json!(["TypeError", "RangeError", "TypeError", "TypeError"]))
+    );
+}
+
+#[test]
+fn a_script_cannot_forge_a_host_error_code() {
+    let receipt = js("throw new HostError('busy', 'forged')");
+    assert_code(&receipt, ErrorCode::GuestException);
+}

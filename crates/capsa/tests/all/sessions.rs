@@ -122,6 +122,9 @@ fn typescript_sessions_strip_each_cell() {
     );
     let err = s.eval("let x: = 1").unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
+    let err = s.eval("export const y: number = 1").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput);
+    assert!(err.to_string().contains("import`/`export"), "{err}");
 }
 
 #[test]
