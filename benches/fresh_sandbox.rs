@@ -27,17 +27,7 @@ const ITERATIONS: usize = 20_000;
 #[path = "support.rs"]
 mod support;
 
-struct Summary {
-    name: &'static str,
-    timing: support::Timing,
-}
-
-fn measure(name: &'static str, f: impl FnMut()) -> Summary {
-    Summary {
-        name,
-        timing: support::time(WARMUP, ITERATIONS, f),
-    }
-}
+use support::measure;
 
 fn floor(wasm: &[u8], tuned: bool) -> impl FnMut() {
     let mut pool = PoolingAllocationConfig::new();
@@ -97,47 +87,24 @@ fn main() {
         return;
     }
 
-    println!("fresh sandbox per call, {ITERATIONS} calls per variant (after {WARMUP} warm-up)");
-    println!(
-        "{:<11} {:<24} {:>9} {:>9} {:>9} {:>14}",
-        "guest", "variant", "p50", "p99", "mean", "p50 vs floor"
-    );
-    let mut json = Vec::new();
+    let mut results = Vec::new();
     for (guest, wasm) in guests {
-        let results = [
-            measure("floor (default pool)", floor(wasm, false)),
-            measure("floor (capsa's pool)", floor(wasm, true)),
-            measure("capsa Module::run", capsa(wasm)),
-        ];
-        let base = results[0].timing.p50.as_secs_f64();
-        for s in &results {
-            let us = support::us;
-            let t = &s.timing;
-            let ratio = t.p50.as_secs_f64() / base;
-            println!(
-                "{:<11} {:<24} {:>7.1}µs {:>7.1}µs {:>7.1}µs {:>13.2}x",
-                guest,
-                s.name,
-                us(t.p50),
-                us(t.p99),
-                us(t.mean),
-                ratio
-            );
-            json.push(serde_json::json!({
-                "guest": guest,
-                "variant": s.name,
-                "p50_us": us(t.p50),
-                "p99_us": us(t.p99),
-                "mean_us": us(t.mean),
-                "p50_ratio_to_default_floor": ratio,
-            }));
-        }
+        let runs = (WARMUP, ITERATIONS);
+        results.push(measure(
+            guest,
+            "floor (default pool)",
+            runs,
+            floor(wasm, false),
+        ));
+        results.push(measure(
+            guest,
+            "floor (capsa's pool)",
+            runs,
+            floor(wasm, true),
+        ));
+        results.push(measure(guest, "capsa Module::run", runs, capsa(wasm)));
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
-    if std::fs::create_dir_all(&dir).is_ok() {
-        let _ = std::fs::write(
-            dir.join("fresh_sandbox.json"),
-            serde_json::to_string_pretty(&json).unwrap_or_default(),
-        );
-    }
+    let title =
+        format!("fresh sandbox per call, {ITERATIONS} calls per variant (after {WARMUP} warm-up)");
+    support::report("fresh_sandbox", &title, "guest", "default floor", &results);
 }

@@ -28,31 +28,7 @@ const HANDLER: &str = "function handler(request) {\n  return { status: 200, head
 #[path = "support.rs"]
 mod support;
 
-struct Summary {
-    script: &'static str,
-    variant: &'static str,
-    timing: support::Timing,
-}
-
-/// Runs only the variants whose `script/variant` contains `$BENCH_FILTER`, when it is set (e.g. to
-/// profile one of them).
-fn measure(
-    script: &'static str,
-    variant: &'static str,
-    (mut warmup, mut iterations): (usize, usize),
-    f: impl FnMut(),
-) -> Summary {
-    if let Ok(filter) = std::env::var("BENCH_FILTER")
-        && !format!("{script}/{variant}").contains(&filter)
-    {
-        (warmup, iterations) = (0, 1);
-    }
-    Summary {
-        script,
-        variant,
-        timing: support::time(warmup, iterations, f),
-    }
-}
+use support::measure;
 
 fn request() -> serde_json::Value {
     json!({"method": "GET", "path": "/hello", "query": {"name": "ada"}, "headers": {}, "body": ""})
@@ -220,42 +196,6 @@ fn main() {
         return;
     }
 
-    println!("JavaScript: fresh sandbox per call unless marked session");
-    println!(
-        "{:<11} {:<24} {:>10} {:>10} {:>10} {:>14}",
-        "script", "variant", "p50", "p99", "mean", "p50 vs capsa"
-    );
-    let mut out = Vec::new();
-    let us = support::us;
-    for group in results.chunk_by(|a, b| a.script == b.script) {
-        let base = group[0].timing.p50.as_secs_f64();
-        for s in group {
-            let t = &s.timing;
-            let ratio = t.p50.as_secs_f64() / base;
-            println!(
-                "{:<11} {:<24} {:>8.1}µs {:>8.1}µs {:>8.1}µs {:>13.2}x",
-                s.script,
-                s.variant,
-                us(t.p50),
-                us(t.p99),
-                us(t.mean),
-                ratio
-            );
-            out.push(json!({
-                "script": s.script,
-                "variant": s.variant,
-                "p50_us": us(t.p50),
-                "p99_us": us(t.p99),
-                "mean_us": us(t.mean),
-                "p50_ratio_to_capsa": ratio,
-            }));
-        }
-    }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
-    if std::fs::create_dir_all(&dir).is_ok() {
-        let _ = std::fs::write(
-            dir.join("javascript.json"),
-            serde_json::to_string_pretty(&out).unwrap_or_default(),
-        );
-    }
+    let title = "JavaScript: fresh sandbox per call unless marked session";
+    support::report("javascript", title, "script", "capsa", &results);
 }
