@@ -29,6 +29,82 @@ const MEMORY_ENTRIES: usize = 256;
 /// A SHA-256 content digest.
 pub(crate) type Digest = [u8; 32];
 
+/// A compiled artifact: a core module, or a component (capsa's Python runtime).
+#[derive(Clone)]
+pub(crate) enum Artifact {
+    Module(wasmtime::Module),
+    Component(wasmtime::component::Component),
+}
+
+impl Artifact {
+    /// Compiles wasm source (a core module or a component, by its header).
+    fn compile(engine: &wasmtime::Engine, source: &[u8]) -> Result<Artifact> {
+        let compiled = if is_component(source) {
+            wasmtime::component::Component::new(engine, source).map(Artifact::Component)
+        } else {
+            wasmtime::Module::new(engine, source).map(Artifact::Module)
+        };
+        compiled.map_err(|e| Error::invalid_module(format!("{e:#}")))
+    }
+
+    /// Compiles wasm source to the bytes of a serialized artifact.
+    fn precompile(engine: &wasmtime::Engine, source: &[u8]) -> Result<Vec<u8>> {
+        let compiled = if is_component(source) {
+            engine.precompile_component(source)
+        } else {
+            engine.precompile_module(source)
+        };
+        compiled.map_err(|e| Error::invalid_module(format!("{e:#}")))
+    }
+
+    /// Loads serialized bytes made by [`Artifact::precompile`] of the same engine.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must come from `precompile` of this engine (wasmtime runs them as native code).
+    unsafe fn deserialize(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Artifact> {
+        // SAFETY: the caller's promise.
+        unsafe {
+            match wasmtime::Engine::detect_precompiled(bytes) {
+                Some(wasmtime::Precompiled::Component) => {
+                    wasmtime::component::Component::deserialize(engine, bytes)
+                        .map(Artifact::Component)
+                }
+                _ => wasmtime::Module::deserialize(engine, bytes).map(Artifact::Module),
+            }
+        }
+    }
+
+    /// Maps a cache file, through the handle that was checked (`/proc/self/fd`), so a file renamed
+    /// over the entry in the meantime is never the one mapped.
+    ///
+    /// # Safety
+    ///
+    /// The file must hold an artifact of this engine that capsa wrote itself.
+    unsafe fn deserialize_open_file(
+        engine: &wasmtime::Engine,
+        file: std::fs::File,
+    ) -> wasmtime::Result<Artifact> {
+        use std::os::fd::AsRawFd as _;
+        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        // SAFETY: the caller's promise.
+        unsafe {
+            match wasmtime::Engine::detect_precompiled_file(&path)? {
+                Some(wasmtime::Precompiled::Component) => {
+                    wasmtime::component::Component::deserialize_file(engine, &path)
+                        .map(Artifact::Component)
+                }
+                _ => wasmtime::Module::deserialize_open_file(engine, file).map(Artifact::Module),
+            }
+        }
+    }
+}
+
+/// Whether wasm bytes are a component (by the layer field of the header), not a core module.
+fn is_component(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x00, b'a', b's', b'm', _, _, 0x01, 0x00, ..])
+}
+
 /// Where a module's compiled artifact came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArtifactSource {
@@ -50,7 +126,7 @@ pub(crate) struct ArtifactCache {
 
 #[derive(Default)]
 struct MemoryCache {
-    modules: HashMap<Digest, wasmtime::Module>,
+    modules: HashMap<Digest, Artifact>,
     order: VecDeque<Digest>,
 }
 
@@ -94,13 +170,13 @@ impl ArtifactCache {
         engine: &wasmtime::Engine,
         digest: &Digest,
         source: &dyn Fn() -> Result<Vec<u8>>,
-    ) -> Result<(wasmtime::Module, ArtifactSource)> {
+    ) -> Result<(Artifact, ArtifactSource)> {
         if let Some(module) = self.memory_get(digest) {
             return Ok((module, ArtifactSource::Memory));
         }
         let (module, origin) = match &self.dir {
             Some(dir) => self.disk_get_or_compile(engine, dir, digest, source)?,
-            None => (compile(engine, &source()?)?, ArtifactSource::Compiled),
+            None => (Artifact::compile(engine, &source()?)?, ArtifactSource::Compiled),
         };
         if let Ok(mut memory) = self.memory.lock() {
             if memory.modules.insert(*digest, module.clone()).is_none() {
@@ -124,7 +200,7 @@ impl ArtifactCache {
                 .is_some_and(|dir| dir.join(format!("{}.cwasm", hex(digest))).is_file())
     }
 
-    fn memory_get(&self, digest: &Digest) -> Option<wasmtime::Module> {
+    fn memory_get(&self, digest: &Digest) -> Option<Artifact> {
         self.memory.lock().ok()?.modules.get(digest).cloned()
     }
 
@@ -134,7 +210,7 @@ impl ArtifactCache {
         dir: &Path,
         digest: &Digest,
         source: &dyn Fn() -> Result<Vec<u8>>,
-    ) -> Result<(wasmtime::Module, ArtifactSource)> {
+    ) -> Result<(Artifact, ArtifactSource)> {
         let name = hex(digest);
         let artifact_path = dir.join(format!("{name}.cwasm"));
         let sum_path = dir.join(format!("{name}.b3"));
@@ -147,9 +223,7 @@ impl ArtifactCache {
             ),
         }
 
-        let artifact = engine
-            .precompile_module(&source()?)
-            .map_err(|e| Error::invalid_module(format!("{e:#}")))?;
+        let artifact = Artifact::precompile(engine, &source()?)?;
         if let Err(e) = store_entry(dir, digest, &artifact_path, &sum_path, &artifact) {
             tracing::warn!(
                 "cannot write the cache entry `{}`: {e}; keeping it in memory only",
@@ -158,15 +232,11 @@ impl ArtifactCache {
         }
         // Load what was compiled, not the file just written: nothing read back from disk is used
         // without the checksum check of `load_entry`.
-        // SAFETY: `artifact` was produced by `precompile_module` of this engine just above.
-        let module = unsafe { wasmtime::Module::deserialize(engine, &artifact) }
+        // SAFETY: `artifact` was produced by `precompile` of this engine just above.
+        let module = unsafe { Artifact::deserialize(engine, &artifact) }
             .map_err(|e| Error::internal(format!("cannot load a fresh artifact: {e:#}")))?;
         Ok((module, ArtifactSource::Compiled))
     }
-}
-
-fn compile(engine: &wasmtime::Engine, source: &[u8]) -> Result<wasmtime::Module> {
-    wasmtime::Module::new(engine, source).map_err(|e| Error::invalid_module(format!("{e:#}")))
 }
 
 /// `Ok(None)`: no entry. `Err`: an entry that must not be trusted.
@@ -175,7 +245,7 @@ fn load_entry(
     digest: &Digest,
     artifact_path: &Path,
     sum_path: &Path,
-) -> std::result::Result<Option<wasmtime::Module>, String> {
+) -> std::result::Result<Option<Artifact>, String> {
     let mut file = match std::fs::File::open(artifact_path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -192,7 +262,7 @@ fn load_entry(
     // SAFETY: the file is in capsa's own private cache directory, which no sandbox can mount, and the
     // BLAKE3 checksum of this open file matches the one capsa wrote when it compiled the artifact.
     // wasmtime additionally rejects artifacts of another version or configuration.
-    unsafe { wasmtime::Module::deserialize_open_file(engine, file) }
+    unsafe { Artifact::deserialize_open_file(engine, file) }
         .map(Some)
         .map_err(|e| format!("{e:#}"))
 }

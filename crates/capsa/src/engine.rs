@@ -44,6 +44,8 @@ pub struct Engine {
 pub(crate) struct EngineInner {
     pub(crate) wasmtime: wasmtime::Engine,
     pub(crate) linker: Linker<SandboxState>,
+    /// The linker of components (capsa's Python runtime): WASI 0.2 and the same host-call ABI.
+    pub(crate) component_linker: wasmtime::component::Linker<SandboxState>,
     pub(crate) cache: ArtifactCache,
     pub(crate) cpu_budget: bool,
     pub(crate) max_wasm_stack: usize,
@@ -148,6 +150,10 @@ impl EngineBuilder {
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut SandboxState| &mut s.wasi)
             .and_then(|()| capability::abi::add_to_linker(&mut linker))
             .map_err(|e| Error::internal(format!("cannot link host functions: {e:#}")))?;
+        let mut component_linker = wasmtime::component::Linker::new(&wasmtime);
+        wasmtime_wasi::p2::add_to_linker_async(&mut component_linker)
+            .and_then(|()| capability::abi::add_to_component_linker(&mut component_linker))
+            .map_err(|e| Error::internal(format!("cannot link host functions: {e:#}")))?;
 
         let cache = ArtifactCache::new(self.cache_dir.as_deref(), &wasmtime);
         let ticker = Ticker::start(wasmtime.clone())?;
@@ -155,6 +161,7 @@ impl EngineBuilder {
             inner: Arc::new(EngineInner {
                 wasmtime,
                 linker,
+                component_linker,
                 cache,
                 cpu_budget: self.cpu_budget,
                 max_wasm_stack: self.max_wasm_stack,

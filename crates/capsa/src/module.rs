@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 use wasmtime::{ExternType, FuncType, InstancePre};
 
-use crate::cache::{ArtifactSource, Digest, hex};
+use crate::cache::{Artifact, ArtifactSource, Digest, hex};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::receipt::Receipt;
@@ -22,10 +22,17 @@ pub struct Module {
 }
 
 pub(crate) struct ModuleInner {
-    pre: InstancePre<SandboxState>,
+    linked: Linked,
     digest: Digest,
     source: ArtifactSource,
     functions: Vec<(String, FuncType)>,
+}
+
+/// A compiled artifact linked against the engine's host functions, ready to instantiate.
+pub(crate) enum Linked {
+    Core(InstancePre<SandboxState>),
+    /// A component: capsa's Python runtime. Called through one `string -> string` export.
+    Component(wasmtime::component::InstancePre<SandboxState>),
 }
 
 /// What the first bytes of a file say it is.
@@ -78,24 +85,34 @@ impl Module {
         source: &dyn Fn() -> Result<Vec<u8>>,
     ) -> Result<Module> {
         let inner = &engine.inner;
-        let (module, source) = inner
+        let (artifact, source) = inner
             .cache
             .get_or_compile(&inner.wasmtime, &digest, source)?;
-        let pre = inner
-            .linker
-            .instantiate_pre(&module)
-            .map_err(|e| Error::invalid_module(format!("{e:#}")))?;
-        let functions = module
-            .exports()
-            .filter_map(|export| match export.ty() {
-                ExternType::Func(ty) => Some((export.name().to_owned(), ty)),
-                _ => None,
-            })
-            .collect();
+        let link_error = |e: wasmtime::Error| Error::invalid_module(format!("{e:#}"));
+        let (linked, functions) = match artifact {
+            Artifact::Module(module) => {
+                let pre = inner.linker.instantiate_pre(&module).map_err(link_error)?;
+                let functions = module
+                    .exports()
+                    .filter_map(|export| match export.ty() {
+                        ExternType::Func(ty) => Some((export.name().to_owned(), ty)),
+                        _ => None,
+                    })
+                    .collect();
+                (Linked::Core(pre), functions)
+            }
+            Artifact::Component(component) => {
+                let pre = inner
+                    .component_linker
+                    .instantiate_pre(&component)
+                    .map_err(link_error)?;
+                (Linked::Component(pre), Vec::new())
+            }
+        };
         Ok(Module {
             engine: engine.clone(),
             inner: Arc::new(ModuleInner {
-                pre,
+                linked,
                 digest,
                 source,
                 functions,
@@ -182,7 +199,12 @@ impl Module {
         &self.engine
     }
 
-    pub(crate) fn instance_pre(&self) -> &InstancePre<SandboxState> {
-        &self.inner.pre
+    pub(crate) fn linked(&self) -> &Linked {
+        &self.inner.linked
+    }
+
+    /// Whether this is a component (a language runtime), not a core module.
+    pub(crate) fn is_component(&self) -> bool {
+        matches!(self.inner.linked, Linked::Component(_))
     }
 }

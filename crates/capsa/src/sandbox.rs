@@ -14,7 +14,7 @@ use crate::capability::abi::HostCalls;
 use crate::capability::{Grants, wasi_context};
 use crate::error::{Error, ErrorCode, Result};
 use crate::limits::Limits;
-use crate::module::Module;
+use crate::module::{Linked, Module};
 use crate::output::{Capture, OutputListener};
 use crate::receipt::{Failure, Receipt, Stats};
 
@@ -182,6 +182,12 @@ pub(crate) struct SandboxState {
     pub(crate) capture: Capture,
 }
 
+impl wasmtime_wasi::WasiView for SandboxState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.wasi.ctx()
+    }
+}
+
 /// Enforces the memory, table and instance limits, and records the peak memory.
 pub(crate) struct Limiter {
     memory_max: u64,
@@ -313,6 +319,13 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// An instance of a core module or of a component.
+#[derive(Clone, Copy)]
+enum Instance {
+    Core(wasmtime::Instance),
+    Component(wasmtime::component::Instance),
+}
+
 /// The entry point, checked against the module's exports before any sandbox exists.
 pub(crate) enum Prepared {
     Start,
@@ -344,7 +357,7 @@ pub(crate) async fn run(module: &Module, call: Call) -> Result<Receipt> {
 pub(crate) struct Sandbox {
     module: Module,
     store: Store<SandboxState>,
-    instance: Option<wasmtime::Instance>,
+    instance: Option<Instance>,
     capture: Capture,
     /// A call ended in a trap or a limit: the guest's state may be half-updated, so nothing more may
     /// run here.
@@ -660,6 +673,23 @@ fn classify(
 
 /// Checks the entry point against the module's exports and converts the arguments.
 pub(crate) fn prepare(module: &Module, entry: &Entry) -> Result<Prepared> {
+    if module.is_component() {
+        // Components are capsa's own runtimes, called through one `string -> string` export; its
+        // type is checked when it is called.
+        return match entry {
+            Entry::Function {
+                name,
+                args: FunctionArgs::Strings(args),
+            } if args.len() == 1 => Ok(Prepared::Strings {
+                name: name.clone(),
+                args: args.clone(),
+                returns_string: true,
+            }),
+            _ => Err(Error::invalid_input(
+                "a component is called through one string export",
+            )),
+        };
+    }
     let (name, args) = match entry {
         Entry::Start => {
             return if module.is_command() {
@@ -784,7 +814,7 @@ fn number_json(val: &Val) -> Value {
 async fn execute(
     store: &mut Store<SandboxState>,
     module: &Module,
-    instance: &mut Option<wasmtime::Instance>,
+    instance: &mut Option<Instance>,
     prepared: &Prepared,
     instantiate_us: &mut u64,
 ) -> std::result::Result<Option<Value>, Failed> {
@@ -792,14 +822,25 @@ async fn execute(
         Some(instance) => (*instance, false),
         None => {
             let began = Instant::now();
-            let new = module
-                .instance_pre()
-                .instantiate_async(&mut *store)
-                .await
-                .map_err(Failed::Instantiate)?;
+            let new = match module.linked() {
+                Linked::Core(pre) => pre.instantiate_async(&mut *store).await.map(Instance::Core),
+                Linked::Component(pre) => pre
+                    .instantiate_async(&mut *store)
+                    .await
+                    .map(Instance::Component),
+            }
+            .map_err(Failed::Instantiate)?;
             *instantiate_us = micros(began.elapsed());
             *instance = Some(new);
             (new, true)
+        }
+    };
+    let instance = match instance {
+        Instance::Core(instance) => instance,
+        Instance::Component(instance) => {
+            return call_component(store, &instance, prepared)
+                .await
+                .map_err(Failed::Run);
         }
     };
 
@@ -837,6 +878,25 @@ async fn execute(
         }
     };
     run.await.map_err(Failed::Run)
+}
+
+/// Calls a component's `string -> string` export (capsa's runtimes).
+async fn call_component(
+    store: &mut Store<SandboxState>,
+    instance: &wasmtime::component::Instance,
+    prepared: &Prepared,
+) -> wasmtime::Result<Option<Value>> {
+    let Prepared::Strings { name, args, .. } = prepared else {
+        return Err(abi_misuse("a component is called through one string export"));
+    };
+    let [arg] = args.as_slice() else {
+        return Err(abi_misuse("a component export takes one string"));
+    };
+    let func = instance
+        .get_typed_func::<(&str,), (String,)>(&mut *store, name.as_str())
+        .map_err(|e| abi_misuse(format!("component export `{name}`: {e:#}")))?;
+    let (answer,) = func.call_async(&mut *store, (arg.as_str(),)).await?;
+    Ok(Some(Value::String(answer)))
 }
 
 async fn call_with_strings(

@@ -9,6 +9,10 @@
 //!
 //! Arguments and results are UTF-8 JSON. An error result is `{"code": "...", "message": "..."}`.
 //! Several calls may be in flight at once; each runs on the host as soon as it is started.
+//!
+//! Components (capsa's Python runtime) get the same calls as the `capsa:runtime/host` interface
+//! (`guests/python/wit/capsa.wit`), with strings instead of pointers and one more: `wait-any`, which
+//! an event loop needs to await several calls at once.
 
 use std::collections::HashMap;
 
@@ -21,6 +25,9 @@ use crate::error::ErrorCode;
 use crate::sandbox::{LimitExceeded, SandboxState};
 
 const MODULE: &str = "capsa";
+
+/// The interface components import (`guests/python/wit/capsa.wit`).
+const COMPONENT_INTERFACE: &str = "capsa:runtime/host@0.1.0";
 
 /// Status `call_wait` returns for a successful call.
 const STATUS_OK: u32 = 0;
@@ -209,6 +216,186 @@ impl HostCalls {
     }
 }
 
+impl HostCalls {
+    /// Takes a started call out of the table, to wait for it without holding the store.
+    fn take(&mut self, handle: u32, func: &str) -> wasmtime::Result<Pending> {
+        self.pending
+            .remove(&handle)
+            .ok_or_else(|| trap(func, "unknown handle"))
+    }
+
+    /// Puts a call back after [`Pending::settle`], finished: its status and result length.
+    fn put_back(&mut self, handle: u32, settled: Settled) -> wasmtime::Result<(u32, usize)> {
+        let pending = match settled {
+            Settled::AlreadyReady(pending) => pending,
+            Settled::Finished(name, result) => {
+                let pending = self.finish(&name, result);
+                if let Pending::Ready { bytes, .. } = &pending {
+                    self.unread_bytes += bytes.len();
+                }
+                if self.unread_bytes > MAX_UNREAD_BYTES {
+                    return Err(wasmtime::Error::new(LimitExceeded::new(
+                        ErrorCode::HostCallLimitExceeded,
+                        format!(
+                            "results of host calls not yet read exceed {}",
+                            crate::ByteSize(MAX_UNREAD_BYTES as u64).approx()
+                        ),
+                    )));
+                }
+                pending
+            }
+        };
+        let (status, len) = match &pending {
+            Pending::Ready { status, bytes } => (*status, bytes.len()),
+            Pending::Running { .. } => (STATUS_ERROR, 0),
+        };
+        self.pending.insert(handle, pending);
+        Ok((status, len))
+    }
+
+    /// Removes a finished call: its status and result.
+    fn read(&mut self, handle: u32) -> wasmtime::Result<(u32, Vec<u8>)> {
+        match self.pending.remove(&handle) {
+            Some(Pending::Ready { status, bytes }) => {
+                self.unread_bytes = self.unread_bytes.saturating_sub(bytes.len());
+                Ok((status, bytes))
+            }
+            Some(running) => {
+                self.pending.insert(handle, running);
+                Err(trap("call_read", "handle read before `call_wait`"))
+            }
+            None => Err(trap("call_read", "unknown handle")),
+        }
+    }
+}
+
+/// A call taken out of the table and waited for.
+enum Settled {
+    AlreadyReady(Pending),
+    Finished(String, HostResult),
+}
+
+impl Pending {
+    /// Waits for the call to finish.
+    async fn settle(self) -> Settled {
+        match self {
+            Pending::Running { name, mut task } => {
+                let result = (&mut task.0).await.unwrap_or_else(join_error);
+                Settled::Finished(name, result)
+            }
+            ready => Settled::AlreadyReady(ready),
+        }
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> HostResult {
+    Err(HostError::new(if e.is_panic() {
+        "the host function panicked"
+    } else {
+        "the host function was cancelled"
+    }))
+}
+
+/// The `capsa:runtime/host` interface of components: the calls above over strings, plus `wait-any`.
+pub(crate) fn add_to_component_linker(
+    linker: &mut wasmtime::component::Linker<SandboxState>,
+) -> wasmtime::Result<()> {
+    use wasmtime::StoreContextMut;
+    let mut host = linker.instance(COMPONENT_INTERFACE)?;
+
+    host.func_wrap(
+        "call-start",
+        |mut store: StoreContextMut<'_, SandboxState>, (name, args): (String, String)| {
+            Ok((store.data_mut().host.start(name.as_bytes(), args.as_bytes())?,))
+        },
+    )?;
+
+    host.func_wrap_async(
+        "call-wait",
+        |mut store: StoreContextMut<'_, SandboxState>, (handle,): (u32,)| {
+            Box::new(async move {
+                let pending = store.data_mut().host.take(handle, "call-wait")?;
+                let settled = pending.settle().await;
+                let host = &mut store.data_mut().host;
+                host.put_back(handle, settled)?;
+                let (status, bytes) = host.read(handle)?;
+                // The runtime made these bytes from JSON text; lossy only for a broken host function.
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                Ok((if status == STATUS_OK { Ok(text) } else { Err(text) },))
+            })
+        },
+    )?;
+
+    host.func_wrap_async(
+        "wait-any",
+        |mut store: StoreContextMut<'_, SandboxState>,
+         (handles, timeout_ns): (Vec<u32>, Option<u64>)| {
+            Box::new(async move {
+                let host = &mut store.data_mut().host;
+                if let Some(ready) = handles
+                    .iter()
+                    .find(|h| matches!(host.pending.get(h), Some(Pending::Ready { .. })))
+                {
+                    return Ok((Some(*ready),));
+                }
+                // Take the running calls out, wait for the first to finish, put them all back.
+                let mut running: Vec<(u32, Pending)> = handles
+                    .iter()
+                    .filter_map(|h| host.pending.remove(h).map(|p| (*h, p)))
+                    .collect();
+                if running.is_empty() {
+                    return Err(trap("wait-any", "no such handle is in flight"));
+                }
+                let first = std::future::poll_fn(|cx| {
+                    for (i, (_, pending)) in running.iter_mut().enumerate() {
+                        if let Pending::Running { task, .. } = pending
+                            && let std::task::Poll::Ready(result) =
+                                std::pin::Pin::new(&mut task.0).poll(cx)
+                        {
+                            return std::task::Poll::Ready((i, result.unwrap_or_else(join_error)));
+                        }
+                    }
+                    std::task::Poll::Pending
+                });
+                let finished = match timeout_ns {
+                    None => Some(first.await),
+                    Some(ns) => tokio::time::timeout(std::time::Duration::from_nanos(ns), first)
+                        .await
+                        .ok(),
+                };
+                let mut finished = finished;
+                let host = &mut store.data_mut().host;
+                let mut ready = None;
+                for (i, (handle, pending)) in running.into_iter().enumerate() {
+                    match (finished.take_if(|(done, _)| *done == i), pending) {
+                        (Some((_, result)), Pending::Running { name, .. }) => {
+                            ready = Some(handle);
+                            host.put_back(handle, Settled::Finished(name, result))?;
+                        }
+                        (_, pending) => {
+                            host.pending.insert(handle, pending);
+                        }
+                    }
+                }
+                Ok((ready,))
+            })
+        },
+    )?;
+
+    host.func_wrap(
+        "log",
+        |mut store: StoreContextMut<'_, SandboxState>, (level, message): (u32, String)| {
+            let level = LEVELS.get(level as usize).copied().unwrap_or("info");
+            store
+                .data_mut()
+                .capture
+                .log(level, message.as_bytes())
+                .map_err(wasmtime::Error::new)
+        },
+    )?;
+    Ok(())
+}
+
 fn trap(func: &str, message: &str) -> wasmtime::Error {
     wasmtime::format_err!("capsa::{func}: {message}")
 }
@@ -249,43 +436,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Resu
         "call_wait",
         |mut caller: Caller<'_, SandboxState>, (handle, len_ptr): (u32, u32)| {
             Box::new(async move {
-                let pending = caller
-                    .data_mut()
-                    .host
-                    .pending
-                    .remove(&handle)
-                    .ok_or_else(|| trap("call_wait", "unknown handle"))?;
-                let mut pending = pending;
-                let was_ready = matches!(pending, Pending::Ready { .. });
-                if let Pending::Running { name, task } = &mut pending {
-                    let result = (&mut task.0).await.unwrap_or_else(|e| {
-                        Err(HostError::new(if e.is_panic() {
-                            "the host function panicked"
-                        } else {
-                            "the host function was cancelled"
-                        }))
-                    });
-                    let name = std::mem::take(name);
-                    pending = caller.data_mut().host.finish(&name, result);
-                }
-                let (status, len) = match &pending {
-                    Pending::Ready { status, bytes } => (*status, bytes.len()),
-                    Pending::Running { .. } => (STATUS_ERROR, 0),
-                };
-                let host = &mut caller.data_mut().host;
-                if !was_ready {
-                    host.unread_bytes += len;
-                    if host.unread_bytes > MAX_UNREAD_BYTES {
-                        return Err(wasmtime::Error::new(LimitExceeded::new(
-                            ErrorCode::HostCallLimitExceeded,
-                            format!(
-                                "results of host calls not yet read exceed {}",
-                                crate::ByteSize(MAX_UNREAD_BYTES as u64).approx()
-                            ),
-                        )));
-                    }
-                }
-                host.pending.insert(handle, pending);
+                let pending = caller.data_mut().host.take(handle, "call_wait")?;
+                let settled = pending.settle().await;
+                let (status, len) = caller.data_mut().host.put_back(handle, settled)?;
                 let len = len as u32;
                 let memory = memory(&mut caller, "call_wait")?;
                 memory
@@ -308,17 +461,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<SandboxState>) -> wasmtime::Resu
          -> wasmtime::Result<u32> {
             let memory = memory(&mut caller, "call_read")?;
             let (data, state) = memory.data_and_store_mut(&mut caller);
-            let bytes = match state.host.pending.remove(&handle) {
-                Some(Pending::Ready { bytes, .. }) => {
-                    state.host.unread_bytes = state.host.unread_bytes.saturating_sub(bytes.len());
-                    bytes
-                }
-                Some(running) => {
-                    state.host.pending.insert(handle, running);
-                    return Err(trap("call_read", "handle read before `call_wait`"));
-                }
-                None => return Err(trap("call_read", "unknown handle")),
-            };
+            let (_, bytes) = state.host.read(handle)?;
             let n = bytes.len().min(buf_len as usize);
             data.get_mut(range(buf_ptr, n as u32))
                 .ok_or_else(|| trap("call_read", "pointer out of bounds"))?
