@@ -12,7 +12,16 @@ GUEST_ENV := WASI_SDK=$(WASI_SDK_DIR) LIBCLANG_PATH=/usr/lib/llvm-19/lib
 # The JavaScript runtime is a wasm-only crate: host builds leave it out.
 HOST_ONLY := --workspace --exclude capsa-js
 
-.PHONY: all toolchain wasi-sdk guests build demo test lint bench bench-js clean-cache
+# The Python runtime is a CPython component built by componentize-py (pinned) from guests/python, with
+# the IANA time zone data of the pinned tzdata package. Both live in a private venv under target/.
+COMPONENTIZE_PY_VERSION := 0.25.1
+TZDATA_VERSION := 2025.2
+PY_VENV := $(CURDIR)/target/python-venv
+PY_DEPS := $(CURDIR)/target/python-deps
+PY_RUNTIME := $(CURDIR)/target/python/capsa_python.wasm
+PY_SOURCES := $(wildcard guests/python/*.py guests/python/wit/*.wit)
+
+.PHONY: all toolchain wasi-sdk python-runtime guests build demo test lint bench bench-js clean-cache
 
 all: build
 
@@ -28,9 +37,22 @@ wasi-sdk:
 	@ln -sfn /usr/include/wasm32-wasi $(WASI_SDK_DIR)/share/wasi-sysroot/include/wasm32-wasip1
 	@ln -sfn /usr/lib/wasm32-wasi $(WASI_SDK_DIR)/share/wasi-sysroot/lib/wasm32-wasip1
 
-# Guests for wasm32-wasip1, in the shared target directory: the JavaScript runtime (embedded into the
-# library by its build script) and the Rust test programs.
-guests: toolchain wasi-sdk
+$(PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION):
+	python3 -m venv $(PY_VENV)
+	$(PY_VENV)/bin/pip install --quiet --disable-pip-version-check componentize-py==$(COMPONENTIZE_PY_VERSION)
+	rm -rf $(PY_DEPS) && $(PY_VENV)/bin/pip install --quiet --disable-pip-version-check --target $(PY_DEPS) tzdata==$(TZDATA_VERSION)
+	touch $@
+
+$(PY_RUNTIME): $(PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION) $(PY_SOURCES)
+	@mkdir -p $(dir $@)
+	cd guests/python && $(PY_VENV)/bin/componentize-py -d wit -w python-runtime componentize capsa_runtime -p . -p $(PY_DEPS) -o $@.tmp
+	mv $@.tmp $@
+
+python-runtime: $(PY_RUNTIME)
+
+# Guests, in the shared target directory: the JavaScript runtime for wasm32-wasip1 and the Python
+# runtime component (both embedded into the library by its build script), and the Rust test programs.
+guests: toolchain wasi-sdk python-runtime
 	$(GUEST_ENV) $(CARGO) build --target $(GUEST_TARGET) --profile guest -p capsa-js -p capsa-test-programs
 
 build: guests

@@ -1,33 +1,48 @@
-//! Embeds capsa's JavaScript runtime (`guests/js`, built for wasm32-wasip1 by `make guests`) so the
-//! library and the `capsa` binary carry it. `CAPSA_JS_RUNTIME` may name the file; by default it is
-//! looked up in the shared target directory.
+//! Embeds capsa's language runtimes, built by `make guests`, so the library and the `capsa` binary
+//! carry them: the JavaScript runtime (`guests/js`, a wasm32-wasip1 module) and the Python runtime
+//! (`guests/python`, a CPython component made by componentize-py). An environment variable may name
+//! each file; by default they are looked up in the shared target directory.
 
 use std::path::PathBuf;
 
-const RUNTIME: &str = "wasm32-wasip1/guest/capsa_js.wasm";
+/// Each runtime: the variable that may name its file, its path under the target directory, and the
+/// variable the library reads it from.
+const RUNTIMES: [(&str, &str, &str); 2] = [
+    (
+        "CAPSA_JS_RUNTIME",
+        "wasm32-wasip1/guest/capsa_js.wasm",
+        "CAPSA_JS_RUNTIME_WASM",
+    ),
+    (
+        "CAPSA_PYTHON_RUNTIME",
+        "python/capsa_python.wasm",
+        "CAPSA_PYTHON_RUNTIME_WASM",
+    ),
+];
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=CAPSA_JS_RUNTIME");
-    let path = match std::env::var_os("CAPSA_JS_RUNTIME") {
-        Some(path) => PathBuf::from(path),
-        None => find_in_target_dir(),
-    };
-    println!("cargo:rerun-if-changed={}", path.display());
-    if !path.is_file() {
-        panic!(
-            "capsa's JavaScript runtime is not built: `{}` is missing. Run `make guests` first \
-             (or point CAPSA_JS_RUNTIME at a built capsa_js.wasm).",
-            path.display()
-        );
+    for (variable, relative, output) in RUNTIMES {
+        println!("cargo:rerun-if-env-changed={variable}");
+        let path = match std::env::var_os(variable) {
+            Some(path) => PathBuf::from(path),
+            None => find_in_target_dir(relative),
+        };
+        println!("cargo:rerun-if-changed={}", path.display());
+        if !path.is_file() {
+            panic!(
+                "a capsa language runtime is not built: `{}` is missing. Run `make guests` first \
+                 (or point {variable} at a built runtime).",
+                path.display()
+            );
+        }
+        println!("cargo:rustc-env={output}={}", path.display());
     }
-    println!("cargo:rustc-env=CAPSA_JS_RUNTIME_WASM={}", path.display());
 }
 
-/// `<target>/wasm32-wasip1/guest/capsa_js.wasm` in the target directory this build runs in:
-/// `CARGO_TARGET_DIR`, else the ancestor of `OUT_DIR` (`<target>/[<triple>/]<profile>/build/<pkg>/out`)
-/// that holds the runtime. When none does, the path in the nearest `target`-looking place, for the
-/// error message.
-fn find_in_target_dir() -> PathBuf {
+/// `<target>/<relative>` in the target directory this build runs in: `CARGO_TARGET_DIR`, else the
+/// ancestor of `OUT_DIR` (`<target>/[<triple>/]<profile>/build/<pkg>/out`) that holds the file. When
+/// none does, the path in the nearest `target`-looking place, for the error message.
+fn find_in_target_dir(relative: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         let mut dir = PathBuf::from(dir);
         if dir.is_relative() {
@@ -35,11 +50,11 @@ fn find_in_target_dir() -> PathBuf {
                 PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
             dir = workspace.join("../..").join(dir);
         }
-        return dir.join(RUNTIME);
+        return dir.join(relative);
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let mut candidates = out.ancestors().map(|dir| dir.join(RUNTIME));
+    let mut candidates = out.ancestors().map(|dir| dir.join(relative));
     candidates
         .find(|path| path.is_file())
-        .unwrap_or_else(|| out.ancestors().nth(4).unwrap_or(&out).join(RUNTIME))
+        .unwrap_or_else(|| out.ancestors().nth(4).unwrap_or(&out).join(relative))
 }

@@ -21,7 +21,8 @@ pub struct CompileArgs {
     /// `.wasm` or `.wat` files
     #[arg(required_unless_present = "runtimes")]
     files: Vec<PathBuf>,
-    /// Pre-initialise and compile the JavaScript runtime (scripts' first run is then immediate)
+    /// Pre-initialise and compile the JavaScript and Python runtimes (scripts' first run is then
+    /// immediate)
     #[arg(long)]
     runtimes: bool,
     /// Also compile for runs with a CPU budget (`--fuel`), which use separately compiled code
@@ -51,16 +52,21 @@ pub fn run(args: CompileArgs) -> Result<u8, Error> {
     let mut failed = None;
     if args.runtimes {
         for engine in &engines {
-            let began = Instant::now();
-            let ready = engine.runtime_ready(Language::JavaScript);
-            eprint!("preparing the JavaScript runtime … ");
-            match engine.script(Language::JavaScript, "warmup.js", "") {
-                Ok(_) if ready => eprintln!("already cached"),
-                Ok(_) => eprintln!("pre-initialised and compiled in {:.2?}", began.elapsed()),
-                Err(err) => {
-                    eprintln!("failed");
-                    eprintln!("error[{}]: {}", err.code(), err.message());
-                    failed.get_or_insert(err.code());
+            for (language, name) in [
+                (Language::JavaScript, "JavaScript"),
+                (Language::Python, "Python"),
+            ] {
+                let began = Instant::now();
+                let ready = engine.runtime_ready(language);
+                eprint!("preparing the {name} runtime … ");
+                match engine.script(language, "warmup", "") {
+                    Ok(_) if ready => eprintln!("already cached"),
+                    Ok(_) => eprintln!("compiled in {:.2?}", began.elapsed()),
+                    Err(err) => {
+                        eprintln!("failed");
+                        eprintln!("error[{}]: {}", err.code(), err.message());
+                        failed.get_or_insert(err.code());
+                    }
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! `capsa repl`: JavaScript or TypeScript in one long-lived sandbox (a session), interactively or as
+//! `capsa repl`: JavaScript, TypeScript or Python in one long-lived sandbox (a session), interactively or as
 //! newline-delimited JSON.
 
 use std::collections::HashMap;
@@ -14,12 +14,13 @@ use crate::opts::SandboxArgs;
 const HELP: &str = "\
 .reset               throw the state away and start a fresh sandbox
 .stats               what the session has done (evaluations, CPU, memory, host calls)
-.dispatch NAME JSON  call the handler registered with host.on(NAME, fn) with JSON
+.dispatch NAME JSON  call the handler registered with host.on(NAME, fn) (JS) or
+                     @capsa.on(NAME) (Python) with JSON
 .load FILE           evaluate a file in the session
 .exit                leave (or Ctrl-D)
 Input continues on the next line while brackets, strings or comments are open.";
 
-/// Evaluate JavaScript or TypeScript in a session: one sandbox whose state persists between inputs.
+/// Evaluate JavaScript, TypeScript or Python in a session: one sandbox whose state persists between inputs.
 ///
 /// Every input gets the limits of the flags (deadline, CPU, output, host calls); the memory limit
 /// covers the whole session. An input that hits a limit discards the state.
@@ -28,7 +29,7 @@ Input continues on the next line while brackets, strings or comments are open.";
     "Commands:\n{HELP}\n\nWith --json, each stdin line is a request and each stdout line its reply:\n  \
      {{\"eval\": \"1 + 2\"}}  {{\"dispatch\": \"name\", \"payload\": {{}}}}  {{\"compile\": \"code\"}}  \
      {{\"eval_compiled\": 1}}  {{\"reset\": true}}  {{\"stats\": true}}\n\nExamples:\n  capsa repl\n  \
-     capsa repl --lang ts --kv notes\n  echo '{{\"eval\": \"1 + 2\"}}' | capsa repl --json"
+     capsa repl --lang ts --kv notes\n  capsa repl --lang py\n  echo '{{\"eval\": \"1 + 2\"}}' | capsa repl --json"
 ))]
 pub struct ReplArgs {
     /// The session's language
@@ -44,6 +45,8 @@ enum ReplLang {
     Js,
     /// TypeScript: each input's types stripped, then run as JavaScript
     Ts,
+    /// Python 3.14 (CPython)
+    Py,
 }
 
 pub fn run(args: ReplArgs) -> Result<u8, Error> {
@@ -51,6 +54,7 @@ pub fn run(args: ReplArgs) -> Result<u8, Error> {
     let language = match args.lang {
         ReplLang::Js => Language::JavaScript,
         ReplLang::Ts => Language::TypeScript,
+        ReplLang::Py => Language::Python,
     };
     crate::commands::run::announce_first_use(&engine, language);
     let mut session = engine.session(language, args.sandbox.call()?)?;
@@ -242,7 +246,7 @@ fn interactive(session: &mut Session) -> Result<u8, Error> {
             buffer.push('\n');
         }
         buffer.push_str(&line);
-        if buffer.trim().is_empty() || Session::is_incomplete(&buffer) {
+        if buffer.trim().is_empty() || session.is_incomplete(&buffer) {
             if buffer.trim().is_empty() {
                 buffer.clear();
             }

@@ -1,4 +1,4 @@
-//! `capsa run`: run a program (a WASI command, JavaScript or TypeScript) in a fresh sandbox.
+//! `capsa run`: run a program (a WASI command, JavaScript, TypeScript or Python) in a fresh sandbox.
 
 use std::path::{Path, PathBuf};
 
@@ -12,10 +12,10 @@ use crate::opts::SandboxArgs;
 /// Example: echo '{"name":"ada"}' | capsa run handler.wasm --timeout 2s --memory 64MiB --json
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  capsa run hello.wasm -- --greeting hi\n  capsa run -c '(module (func (export \"_start\")))'\n  echo '{\"n\":1}' | capsa run echo.wasm --json --timeout 500ms\n  capsa run -c 'const xs = [1, 2, 3]; xs.map(x => x * 2)' --lang js\n  echo '{\"method\":\"GET\",\"path\":\"/\"}' | capsa run api.ts --handler"
+    after_help = "Examples:\n  capsa run hello.wasm -- --greeting hi\n  capsa run -c '(module (func (export \"_start\")))'\n  echo '{\"n\":1}' | capsa run echo.wasm --json --timeout 500ms\n  capsa run -c 'const xs = [1, 2, 3]; xs.map(x => x * 2)' --lang js\n  capsa run -c 'import math; math.factorial(20)' --lang py\n  echo '{\"method\":\"GET\",\"path\":\"/\"}' | capsa run api.ts --handler"
 )]
 pub struct RunArgs {
-    /// The program: a `.wasm`/`.wat` module, or a `.js`/`.mjs`/`.ts` script
+    /// The program: a `.wasm`/`.wat` module, or a `.js`/`.mjs`/`.ts`/`.py` script
     #[arg(required_unless_present = "code", conflicts_with = "code")]
     file: Option<PathBuf>,
     /// The program's source inline, instead of a file
@@ -25,7 +25,8 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     lang: Option<Lang>,
     /// Call the program as a handler (SPEC §2): stdin is the request context as JSON, the result
-    /// is the response. Scripts define `handler(request)` or `export default { fetch(request) }`
+    /// is the response. Scripts define `handler(request)` (JS, TS, Python) or `export default {
+    /// fetch(request) }` (JS, TS)
     #[arg(long)]
     handler: bool,
     /// Scripts: what an unhandled promise rejection does when the call ends
@@ -46,6 +47,8 @@ pub enum Lang {
     Js,
     /// TypeScript: types stripped, then run as JavaScript
     Ts,
+    /// Python 3.14 (CPython)
+    Py,
 }
 
 impl From<Lang> for Language {
@@ -54,6 +57,7 @@ impl From<Lang> for Language {
             Lang::Wasm => Language::Wasm,
             Lang::Js => Language::JavaScript,
             Lang::Ts => Language::TypeScript,
+            Lang::Py => Language::Python,
         }
     }
 }
@@ -89,6 +93,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
                 Language::Wasm => "main.wat",
                 Language::JavaScript => "main.js",
                 Language::TypeScript => "main.ts",
+                Language::Python => "main.py",
             };
             (language, name.to_owned(), code.clone().into_bytes())
         }
@@ -148,7 +153,13 @@ pub fn load(
 /// Says on stderr that the language's runtime is being prepared, when it is not cached yet.
 pub fn announce_first_use(engine: &Engine, language: Language) {
     if !engine.runtime_ready(language) {
-        eprintln!("capsa: preparing the JavaScript runtime (first use; it is cached afterwards)…");
+        let (name, time) = match language {
+            Language::Python => ("Python", "a few seconds"),
+            _ => ("JavaScript", "about a second"),
+        };
+        eprintln!(
+            "capsa: preparing the {name} runtime ({time}, first use only; it is cached afterwards)…"
+        );
     }
 }
 
@@ -162,7 +173,7 @@ pub fn language_of(lang: Option<Lang>, file: &Path) -> Result<Language, Error> {
         Error::new(
             ErrorCode::InvalidInput,
             format!(
-                "cannot tell the language of `{}` from its extension `{ext}`: pass `--lang wasm|js|ts`",
+                "cannot tell the language of `{}` from its extension `{ext}`: pass `--lang wasm|js|ts|py`",
                 file.display()
             ),
         )

@@ -1,14 +1,18 @@
 //! The language front ends: what turns a program's source into something a sandbox runs.
 //!
 //! - **wasm**: `.wasm`/`.wat` bytes compile to a [`Module`] (`crate::module`);
-//! - **JavaScript** and **TypeScript**: source becomes a [`Script`] run by capsa's QuickJS runtime
-//!   (`js`), TypeScript after its types are stripped on the host (`typescript`);
+//! - **JavaScript**, **TypeScript** and **Python**: source becomes a [`Script`] (`script`) run by one
+//!   of capsa's language runtimes: QuickJS (`js`; TypeScript after its types are stripped on the host,
+//!   `typescript`) or CPython (`python`);
+//! - [`Session`]: a script sandbox kept alive across evaluations (`session`).
 //!
 //! [`Program`] is the one type callers use when the language is only known at run time (the CLI, the
 //! gateway): [`Engine::program`] picks the front end.
 
 pub(crate) mod js;
+pub(crate) mod python;
 mod scan;
+pub(crate) mod script;
 pub(crate) mod session;
 pub(crate) mod typescript;
 pub(crate) mod wizer;
@@ -17,13 +21,16 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use sha2::{Digest as _, Sha256};
+
+use crate::cache::Digest;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::module::Module;
 use crate::receipt::Receipt;
 use crate::sandbox::Call;
 
-pub use js::{Rejections, Script};
+pub use script::{Rejections, Script};
 pub use session::{Compiled, Session, SessionStats};
 
 /// A language capsa runs.
@@ -35,6 +42,8 @@ pub enum Language {
     JavaScript,
     /// TypeScript, `.ts`/`.mts`: types stripped, then run as JavaScript.
     TypeScript,
+    /// Python 3.14 (CPython), `.py`.
+    Python,
 }
 
 impl Language {
@@ -44,13 +53,15 @@ impl Language {
             "wasm" | "wat" | "wast" => Some(Language::Wasm),
             "js" | "mjs" | "cjs" => Some(Language::JavaScript),
             "ts" | "mts" | "cts" => Some(Language::TypeScript),
+            "py" => Some(Language::Python),
             _ => None,
         }
     }
 
-    /// The language's runtime as the pre-initialised wasm module capsa compiles and caches (about a
-    /// second to make), e.g. to inspect it or to measure it under bare wasmtime. `None` for wasm,
-    /// which needs no runtime. The module's `run` export takes one JSON request (`guests/js`).
+    /// The language's runtime as the pre-initialised wasm capsa compiles and caches, e.g. to inspect
+    /// it or to measure it under bare wasmtime: a core module for JavaScript and TypeScript (made on
+    /// demand, about a second), a component for Python. `None` for wasm, which needs no runtime. Its
+    /// `run` export takes one JSON request (`guests/js`, `guests/python`).
     ///
     /// # Errors
     ///
@@ -59,15 +70,28 @@ impl Language {
         match self {
             Language::Wasm => Ok(None),
             Language::JavaScript | Language::TypeScript => js::preinitialized().map(Some),
+            Language::Python => Ok(Some(python::component().to_vec())),
         }
     }
 
-    /// The short name the CLI and the gateway use: `wasm`, `js`, `ts`.
+    /// The short name the CLI and the gateway use: `wasm`, `js`, `ts`, `py`.
     pub fn as_str(self) -> &'static str {
         match self {
             Language::Wasm => "wasm",
             Language::JavaScript => "js",
             Language::TypeScript => "ts",
+            Language::Python => "py",
+        }
+    }
+
+    /// The runtime module that runs scripts of this language.
+    pub(crate) fn runtime(self, engine: &Engine) -> Result<Module> {
+        match self {
+            Language::Wasm => Err(Error::invalid_input(
+                "a wasm module is not a script: use `Engine::load`",
+            )),
+            Language::JavaScript | Language::TypeScript => js::runtime(engine),
+            Language::Python => python::runtime(engine),
         }
     }
 }
@@ -80,8 +104,9 @@ impl std::str::FromStr for Language {
             "wasm" | "wat" => Ok(Language::Wasm),
             "js" | "javascript" => Ok(Language::JavaScript),
             "ts" | "typescript" => Ok(Language::TypeScript),
+            "py" | "python" => Ok(Language::Python),
             other => Err(Error::invalid_input(format!(
-                "unknown language `{other}`: expected wasm, js or ts"
+                "unknown language `{other}`: expected wasm, js, ts or py"
             ))),
         }
     }
@@ -98,7 +123,7 @@ impl std::fmt::Display for Language {
 pub enum Program {
     /// A WebAssembly module.
     Wasm(Module),
-    /// A JavaScript or TypeScript script.
+    /// A JavaScript, TypeScript or Python script.
     Script(Script),
 }
 
@@ -162,9 +187,9 @@ impl Program {
 }
 
 impl Engine {
-    /// Prepares a JavaScript or TypeScript script. `file` is the name stack traces show. The first
-    /// script of an engine loads the JavaScript runtime: from the artifact cache, or pre-initialised
-    /// and compiled into it (about a second, once).
+    /// Prepares a JavaScript, TypeScript or Python script. `file` is the name stack traces show. The
+    /// first script of a language loads its runtime: from the artifact cache, or compiled into it
+    /// (once per cache: about a second for JavaScript, a few seconds for Python).
     ///
     /// # Errors
     ///
@@ -182,7 +207,7 @@ impl Engine {
     pub fn program(&self, language: Language, file: &str, source: &[u8]) -> Result<Program> {
         match language {
             Language::Wasm => self.load(source).map(Program::Wasm),
-            Language::JavaScript | Language::TypeScript => {
+            Language::JavaScript | Language::TypeScript | Language::Python => {
                 let text = std::str::from_utf8(source).map_err(|e| {
                     Error::invalid_input(format!("`{file}` is not UTF-8 text: {e}"))
                 })?;
@@ -199,6 +224,16 @@ impl Engine {
             Language::JavaScript | Language::TypeScript => {
                 self.inner.cache.contains(js::runtime_digest())
             }
+            Language::Python => self.inner.cache.contains(python::runtime_digest()),
         }
     }
+}
+
+/// Files a language runtime in the artifact cache: how it was made (`kind`) and its bytes.
+pub(crate) fn runtime_digest(kind: &str, wasm: &[u8]) -> Digest {
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_bytes());
+    hasher.update([0]);
+    hasher.update(wasm);
+    hasher.finalize().into()
 }

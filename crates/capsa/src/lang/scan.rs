@@ -145,3 +145,93 @@ mod tests {
         );
     }
 }
+
+/// Whether interactive Python input needs more lines, as Python's own REPL decides: inside a bracket,
+/// a triple-quoted string or after a trailing backslash; or a compound statement (a line ending in
+/// `:`) not yet closed by an empty line.
+pub(crate) fn python_open(source: &str) -> bool {
+    let bytes = source.as_bytes();
+    let mut depth = 0usize;
+    let mut block = false;
+    let mut i = 0;
+    // The last significant byte of the current line, to spot a `:` or `\` at its end.
+    let mut last = b'\n';
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'\'' | b'"' => {
+                let triple = bytes.get(i..i + 3) == Some(&[b, b, b][..]);
+                let quote_len = if triple { 3 } else { 1 };
+                i += quote_len;
+                loop {
+                    match bytes.get(i) {
+                        None => return triple,
+                        Some(b'\\') => i += 2,
+                        Some(b'\n') if !triple => break, // an unclosed '…': a syntax error, complete
+                        Some(&c) if c == b
+                            && (!triple || bytes.get(i..i + 3) == Some(&[b, b, b][..])) =>
+                        {
+                            i += quote_len;
+                            break;
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+                last = b;
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => {
+                if last == b':' && depth == 0 {
+                    block = true;
+                }
+                if last == b'\\' {
+                    last = b' ';
+                    i += 1;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        if !b.is_ascii_whitespace() || b == b'\n' {
+            last = b;
+        }
+        i += 1;
+    }
+    if depth > 0 || last == b'\\' {
+        return true;
+    }
+    if last == b':' {
+        return true;
+    }
+    // A block ends with an empty line.
+    block && !source.ends_with('\n')
+}
+
+#[cfg(test)]
+mod python_tests {
+    use super::python_open;
+
+    #[test]
+    fn python_input_continues_where_python_s_repl_would() {
+        assert!(!python_open("1 + 2"));
+        assert!(python_open("def f(x):"));
+        assert!(python_open("def f(x):\n    return x"));
+        assert!(!python_open("def f(x):\n    return x\n"));
+        assert!(python_open("xs = [1,\n 2"));
+        assert!(!python_open("xs = [1,\n 2]"));
+        assert!(python_open("s = '''abc\n"));
+        assert!(!python_open("s = '''abc\n'''"));
+        assert!(python_open("x = 1 + \\"));
+        assert!(!python_open("d = {'a': 1}  # a comment with ( and :"));
+        assert!(!python_open("s = 'no (close'"));
+        assert!(python_open("if x:  # comment"));
+    }
+}

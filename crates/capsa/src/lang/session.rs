@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::lang::Language;
-use crate::lang::js::{self, apply_answer};
+use crate::lang::script::{RUN_EXPORT, apply_answer};
 use crate::lang::typescript::{self, SourceMap};
 use crate::module::Module;
 use crate::receipt::Receipt;
 use crate::sandbox::{Call, Entry, FunctionArgs, Prepared, Sandbox, prepare};
 
-/// A stateful JavaScript or TypeScript sandbox: globals, functions and `host.on` handlers persist from
-/// one [`Session::eval`] to the next.
+/// A stateful JavaScript, TypeScript or Python sandbox: globals, functions and event handlers
+/// (`host.on` in JavaScript, `@capsa.on` in Python) persist from one [`Session::eval`] to the next.
 ///
 /// Every evaluation has the deadline, CPU budget, output cap and host-call caps of the session's
 /// [`Limits`](crate::Limits); the memory limit covers the session's whole life. An evaluation that ends
@@ -91,12 +91,12 @@ impl Session {
     pub(crate) fn new(engine: &Engine, language: Language, call: Call) -> Result<Session> {
         if language == Language::Wasm {
             return Err(Error::invalid_input(
-                "sessions run JavaScript or TypeScript; a wasm module runs with `Module::run`",
+                "sessions run JavaScript, TypeScript or Python; a wasm module runs with `Module::run`",
             ));
         }
-        let runtime = js::runtime(engine)?;
+        let runtime = language.runtime(engine)?;
         let entry = Entry::Function {
-            name: js::RUN_EXPORT.to_owned(),
+            name: RUN_EXPORT.to_owned(),
             args: FunctionArgs::Strings(vec![String::new()]),
         };
         // Checks the runtime's `run` export once; every evaluation calls it the same way.
@@ -174,6 +174,11 @@ impl Session {
     ///
     /// As [`Session::compile`].
     pub async fn compile_async(&mut self, code: &str) -> Result<Compiled> {
+        if self.language == Language::Python {
+            return Err(Error::invalid_input(
+                "compiling to bytecode is for JavaScript and TypeScript sessions",
+            ));
+        }
         let (file, code, source_map) = self.cell(code)?;
         let request = json!({"op": "compile", "code": code, "file": file});
         let (receipt, answer) = self.invoke(request, source_map.as_ref()).await?;
@@ -236,10 +241,15 @@ impl Session {
         &self.stats
     }
 
-    /// Whether `input` leaves a bracket, a template literal or a block comment open, so a REPL
-    /// should read another line before evaluating it. (An unclosed `'…'` is complete: a syntax error.)
-    pub fn is_incomplete(input: &str) -> bool {
-        crate::lang::scan::scan(input, usize::MAX).open
+    /// Whether a REPL should read another line before evaluating `input`. JavaScript and TypeScript:
+    /// a bracket, a template literal or a block comment is open (an unclosed `'…'` is complete: a
+    /// syntax error). Python: a bracket or a triple-quoted string is open, a line ends in `\`, or a
+    /// compound statement (`def f():`) has not been closed by an empty line.
+    pub fn is_incomplete(&self, input: &str) -> bool {
+        match self.language {
+            Language::Python => crate::lang::scan::python_open(input),
+            _ => crate::lang::scan::scan(input, usize::MAX).open,
+        }
     }
 
     /// The session's language.
@@ -261,6 +271,7 @@ impl Session {
                 }
                 Ok((file, stripped.code, Some(stripped.source_map)))
             }
+            Language::Python => Ok((format!("cell{n}.py"), code.to_owned(), None)),
             _ => Ok((format!("cell{n}.js"), code.to_owned(), None)),
         }
     }
@@ -280,14 +291,15 @@ impl Session {
             slot => slot.insert(Sandbox::open(&self.runtime, &self.call)?),
         };
         let run = Prepared::Strings {
-            name: js::RUN_EXPORT.to_owned(),
+            name: RUN_EXPORT.to_owned(),
             args: vec![request.to_string()],
             returns_string: true,
         };
         let mut receipt = sandbox.invoke(&run, &self.call.limits).await;
         let poisoned = sandbox.is_poisoned();
-        let answer = apply_answer(&mut receipt, source_map);
-        // A limit the runtime reported itself (QuickJS out of memory) ends the sandbox too.
+        let answer = apply_answer(&mut receipt, self.language, source_map);
+        // A limit the runtime reported itself (out of memory, too deep a recursion) ends the sandbox
+        // too.
         let limited = receipt
             .code()
             .is_some_and(|code| code.is_limit() || code == ErrorCode::Trap);
@@ -308,7 +320,7 @@ impl Session {
 }
 
 impl Engine {
-    /// Opens a [`Session`] in `language` (JavaScript or TypeScript). `call` gives the limits, grants
+    /// Opens a [`Session`] in `language` (JavaScript, TypeScript or Python). `call` gives the limits, grants
     /// and output listener of every evaluation; its stdin, arguments and entry point are not used.
     ///
     /// # Errors

@@ -8,6 +8,7 @@ mod http_fetch;
 mod javascript;
 mod kv;
 mod limits;
+mod python;
 mod regression;
 mod sessions;
 
