@@ -21,7 +21,7 @@ PY_DEPS := $(CURDIR)/target/python-deps
 PY_RUNTIME := $(CURDIR)/target/python/capsa_python.wasm
 PY_SOURCES := $(wildcard guests/python/*.py guests/python/wit/*.wit)
 
-.PHONY: all toolchain wasi-sdk python-runtime guests build demo test lint bench bench-js clean-cache
+.PHONY: all toolchain wasi-sdk python-runtime guests build demo test lint bench bench-js bench-py clean-cache
 
 all: build
 
@@ -91,6 +91,10 @@ lint: guests
 bench: guests
 	$(CARGO) bench -p capsa --bench fresh_sandbox
 	$(CARGO) bench -p capsa --bench javascript
+	$(CARGO) bench -p capsa --bench python
 
 bench-js: guests
 	$(CARGO) bench -p capsa --bench javascript
+
+bench-py: guests
+	$(CARGO) bench -p capsa --bench python

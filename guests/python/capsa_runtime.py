@@ -10,6 +10,7 @@ import ast
 import asyncio
 import base64
 import builtins
+import gc
 import inspect
 import io
 import json
@@ -470,3 +471,28 @@ class WitWorld:
             return json.dumps(answer, ensure_ascii=False)
         except BaseException as exc:  # noqa: BLE001
             return json.dumps(_error(exc))
+
+
+def _warm_up():
+    """Runs the paths every call takes once at build time (parsing, compiling, evaluating, the answer's
+    JSON, a handler's response), so the state they initialise on first use is in the snapshot rather
+    than made again, page by copied page, in every sandbox. Leaves no trace of the user-visible kind."""
+    global _namespace, _fresh
+    world = WitWorld()
+    program = "import json\nx = [1, 2.5, 'a', None]\ndef handler(request):\n    return {'status': 200, 'body': json.dumps(x)}\nx"
+    for op in ("eval", "handler"):
+        request = {"op": op, "code": program, "file": "warmup.py", "request": {"method": "GET", "path": "/"}}
+        world.run(json.dumps(request))
+        world.run(json.dumps({"op": "eval", "code": "1 +", "file": "warmup.py"}))
+    linecache.cache.pop("warmup.py", None)
+    _namespace = _new_namespace()
+    _fresh = True
+
+
+_warm_up()
+
+# Everything made so far is in the snapshot every sandbox starts from. Frozen out of the garbage
+# collector's generations, a collection in a sandbox never walks (and so never copies-on-write) the
+# pages of the snapshot's objects.
+gc.collect()
+gc.freeze()

@@ -848,3 +848,136 @@ fn the_repl_speaks_json_lines() {
     assert_eq!(replies[7]["outcome"], "invalid_input");
     assert_eq!(replies[8]["outcome"], "invalid_input");
 }
+
+// --- Python ----------------------------------------------------------------------------------------
+
+/// One cache for the Python tests, so the runtime is compiled once, not per test.
+fn python() -> &'static Capsa {
+    static SHARED: std::sync::OnceLock<Capsa> = std::sync::OnceLock::new();
+    SHARED.get_or_init(Capsa::new)
+}
+
+#[test]
+fn python_programs_print_then_show_their_value() {
+    let capsa = python();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("main.py");
+    std::fs::write(
+        &file,
+        "import statistics\nprint('averaging')\nstatistics.mean([1, 2, 6])\n",
+    )
+    .unwrap();
+    let out = capsa.run(&["run", file.to_str().unwrap()]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "averaging\n3\n");
+
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "import sys\nprint('e', file=sys.stderr)\n{'a': (1, 2)}",
+        "--lang",
+        "py",
+        "--json",
+    ]);
+    let receipt = receipt(&out);
+    assert_eq!(receipt["outcome"], "ok");
+    assert_eq!(receipt["result"], serde_json::json!({"a": [1, 2]}));
+    assert_eq!(receipt["stderr"], "e\n");
+    assert!(receipt["stats"]["instantiate_us"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_python_exception_exits_71_with_the_traceback_and_sys_exit_keeps_its_code() {
+    let capsa = python();
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "def f():\n    raise KeyError('nope')\n\nf()",
+        "--lang",
+        "py",
+    ]);
+    assert_error(&out, "guest_exception", 71);
+    let err = stderr(&out);
+    assert!(
+        err.contains("error[guest_exception]: KeyError: 'nope'"),
+        "{err}"
+    );
+    assert!(err.contains("File \"main.py\", line 2, in f"), "{err}");
+
+    let out = capsa.run(&["run", "-c", "import sys\nsys.exit(7)", "--lang", "py"]);
+    assert_eq!(status(&out), 7, "{}", stderr(&out));
+
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        "while True:\n    pass",
+        "--lang",
+        "py",
+        "--timeout",
+        "300ms",
+    ]);
+    assert_error(&out, "timeout", 124);
+}
+
+#[test]
+fn a_python_handler_answers_a_request_on_stdin() {
+    let capsa = python();
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/functions/hello.py"
+    );
+    let out = capsa.run_with_stdin(
+        &["run", example, "--handler"],
+        r#"{"method":"GET","path":"/","query":{"name":"ada"}}"#,
+    );
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let response: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(response["status"], 200);
+    assert_eq!(
+        response["body"], r#"{"hello": "ada", "method": "GET"}"#,
+        "{response}"
+    );
+}
+
+#[test]
+fn python_reaches_only_granted_capabilities() {
+    let capsa = python();
+    let code = "from capsa import kv\nkv.set('k', 'v')\nkv.get('k')";
+    let out = capsa.run(&["run", "-c", code, "--lang", "py", "--kv", "notes"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "\"v\"\n");
+    let out = capsa.run(&["run", "-c", code, "--lang", "py"]);
+    assert_error(&out, "capability_denied", 77);
+    let out = capsa.run(&["run", "-c", "open('/etc/passwd').read()", "--lang", "py"]);
+    assert_error(&out, "guest_exception", 71);
+}
+
+#[test]
+fn the_python_repl_reads_blocks_keeps_state_and_dispatches() {
+    let capsa = python();
+    let input = "import capsa\ntotal = 0\ndef add(n):\n    global total\n    total += n\n    return total\n\nadd(40)\nadd(2)\n@capsa.on('hit')\ndef hit(p):\n    return p['n'] * 2\n\n.dispatch hit {\"n\": 21}\nraise ValueError('x')\ntotal\n.reset\n'total' in globals()\n.exit\n";
+    let out = capsa.run_with_stdin(&["repl", "--lang", "py"], input);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let lines: Vec<_> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        ["40", "42", "42", "42", "(state reset)", "false"],
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("error[guest_exception]: ValueError: x"),
+        "{}",
+        stderr(&out)
+    );
+
+    let input = "{\"eval\": \"n = 2\"}\n{\"eval\": \"n ** 10\"}\n{\"dispatch\": \"none\", \"payload\": 1}\n{\"compile\": \"n\"}\n";
+    let out = capsa.run_with_stdin(&["repl", "--lang", "py", "--json"], input);
+    let replies: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replies[1]["result"], 1024, "{replies:?}");
+    assert_eq!(replies[2]["outcome"], "guest_exception");
+    assert_eq!(replies[3]["outcome"], "invalid_input");
+}

@@ -176,7 +176,10 @@ impl ArtifactCache {
         }
         let (module, origin) = match &self.dir {
             Some(dir) => self.disk_get_or_compile(engine, dir, digest, source)?,
-            None => (Artifact::compile(engine, &source()?)?, ArtifactSource::Compiled),
+            None => (
+                Artifact::compile(engine, &source()?)?,
+                ArtifactSource::Compiled,
+            ),
         };
         if let Ok(mut memory) = self.memory.lock() {
             if memory.modules.insert(*digest, module.clone()).is_none() {

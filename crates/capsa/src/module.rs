@@ -60,7 +60,7 @@ impl Module {
             Kind::Core | Kind::Text => {}
             Kind::Component => {
                 return Err(Error::invalid_module(
-                    "this is a wasm component; capsa runs core wasm modules so far",
+                    "this is a wasm component; capsa runs core wasm modules (wasi:http components come with the gateway)",
                 ));
             }
             Kind::Precompiled => {

@@ -887,7 +887,9 @@ async fn call_component(
     prepared: &Prepared,
 ) -> wasmtime::Result<Option<Value>> {
     let Prepared::Strings { name, args, .. } = prepared else {
-        return Err(abi_misuse("a component is called through one string export"));
+        return Err(abi_misuse(
+            "a component is called through one string export",
+        ));
     };
     let [arg] = args.as_slice() else {
         return Err(abi_misuse("a component export takes one string"));

@@ -306,7 +306,10 @@ pub(crate) fn add_to_component_linker(
     host.func_wrap(
         "call-start",
         |mut store: StoreContextMut<'_, SandboxState>, (name, args): (String, String)| {
-            Ok((store.data_mut().host.start(name.as_bytes(), args.as_bytes())?,))
+            Ok((store
+                .data_mut()
+                .host
+                .start(name.as_bytes(), args.as_bytes())?,))
         },
     )?;
 
@@ -321,7 +324,11 @@ pub(crate) fn add_to_component_linker(
                 let (status, bytes) = host.read(handle)?;
                 // The runtime made these bytes from JSON text; lossy only for a broken host function.
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                Ok((if status == STATUS_OK { Ok(text) } else { Err(text) },))
+                Ok((if status == STATUS_OK {
+                    Ok(text)
+                } else {
+                    Err(text)
+                },))
             })
         },
     )?;

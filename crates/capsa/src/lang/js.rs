@@ -46,4 +46,3 @@ pub(crate) fn looks_like_module(source: &str) -> bool {
         })
     })
 }
-

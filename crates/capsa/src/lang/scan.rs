@@ -174,8 +174,9 @@ pub(crate) fn python_open(source: &str) -> bool {
                         None => return triple,
                         Some(b'\\') => i += 2,
                         Some(b'\n') if !triple => break, // an unclosed '…': a syntax error, complete
-                        Some(&c) if c == b
-                            && (!triple || bytes.get(i..i + 3) == Some(&[b, b, b][..])) =>
+                        Some(&c)
+                            if c == b
+                                && (!triple || bytes.get(i..i + 3) == Some(&[b, b, b][..])) =>
                         {
                             i += quote_len;
                             break;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use capsa::kv::{KvGrant, MemoryKv};
-use capsa::{Call, DirGrant, ErrorCode, Grants, HostError, HostFunctions, Language, Limits, Receipt};
+use capsa::{
+    Call, DirGrant, ErrorCode, Grants, HostError, HostFunctions, Language, Limits, Receipt,
+};
 use serde_json::{Value, json};
 
 use crate::{assert_code, engine, fuel_engine, quick};
@@ -129,7 +131,9 @@ fn the_promised_standard_library_imports() {
 
 #[test]
 fn print_and_stderr_and_the_final_expression() {
-    let receipt = py("import sys\nprint('out', 1)\nprint('err', file=sys.stderr)\n{'a': [1, 2.5, None, True]}");
+    let receipt = py(
+        "import sys\nprint('out', 1)\nprint('err', file=sys.stderr)\n{'a': [1, 2.5, None, True]}",
+    );
     assert!(receipt.is_ok(), "{receipt:?}");
     assert_eq!(receipt.stdout_text(), "out 1\n");
     assert_eq!(receipt.stderr_text(), "err\n");
@@ -153,26 +157,38 @@ fn an_exception_is_a_guest_exception_with_the_users_lines() {
     assert_eq!(exc.name, "ZeroDivisionError");
     assert_eq!(exc.message, "division by zero");
     assert!(
-        exc.stack.starts_with("Traceback (most recent call last):\n"),
+        exc.stack
+            .starts_with("Traceback (most recent call last):\n"),
         "{}",
         exc.stack
     );
-    assert!(exc.stack.contains("File \"main.py\", line 4, in <module>"), "{}", exc.stack);
-    assert!(exc.stack.contains("File \"main.py\", line 2, in f"), "{}", exc.stack);
+    assert!(
+        exc.stack.contains("File \"main.py\", line 4, in <module>"),
+        "{}",
+        exc.stack
+    );
+    assert!(
+        exc.stack.contains("File \"main.py\", line 2, in f"),
+        "{}",
+        exc.stack
+    );
     assert!(exc.stack.contains("return 1 / x"), "{}", exc.stack);
     // No frame of the runtime or of asyncio around the user's code.
     assert!(!exc.stack.contains("capsa_runtime"), "{}", exc.stack);
     assert!(!exc.stack.contains("asyncio"), "{}", exc.stack);
 
     // The same from async code awaited at the top level.
-    let receipt = py("import asyncio\nasync def g():\n    await asyncio.sleep(0)\n    raise KeyError('k')\nawait g()");
+    let receipt = py(
+        "import asyncio\nasync def g():\n    await asyncio.sleep(0)\n    raise KeyError('k')\nawait g()",
+    );
     assert_code(&receipt, ErrorCode::GuestException);
     let stack = &exception(&receipt).stack;
     assert!(stack.contains("line 4, in g"), "{stack}");
     assert!(!stack.contains("asyncio/"), "{stack}");
 
     // Chained exceptions keep both tracebacks.
-    let receipt = py("try:\n    {}['x']\nexcept KeyError as e:\n    raise ValueError('wrapped') from e");
+    let receipt =
+        py("try:\n    {}['x']\nexcept KeyError as e:\n    raise ValueError('wrapped') from e");
     let stack = &exception(&receipt).stack;
     assert!(stack.contains("KeyError: 'x'"), "{stack}");
     assert!(stack.contains("direct cause"), "{stack}");
@@ -211,7 +227,9 @@ fn host_functions() -> Grants {
     Grants::new().host_functions(
         HostFunctions::new()
             .sync("add", |args| {
-                Ok(json!(args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0)))
+                Ok(json!(
+                    args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0)
+                ))
             })
             .sync("fail", |_| Err(HostError::new("it broke")))
             .asynchronous("slow", |args| async move {
@@ -313,11 +331,9 @@ fn files_and_env_are_only_what_was_granted() {
     let receipt = py("open('/etc/passwd').read()");
     assert_code(&receipt, ErrorCode::GuestException);
     assert_eq!(exception(&receipt).name, "FileNotFoundError");
-    let receipt = py_with(
-        "open('/data/../../etc/passwd').read()",
-        quick(),
-        |c| c.grants(Grants::new().dir(DirGrant::new(dir.path(), "/data").read_only())),
-    );
+    let receipt = py_with("open('/data/../../etc/passwd').read()", quick(), |c| {
+        c.grants(Grants::new().dir(DirGrant::new(dir.path(), "/data").read_only()))
+    });
     assert_code(&receipt, ErrorCode::GuestException);
     assert_eq!(py("import os\ndict(os.environ)").result, Some(json!({})));
 }
@@ -341,7 +357,8 @@ fn modules_the_sandbox_cannot_offer_fail_clearly() {
 
 #[test]
 fn handlers_get_the_request_and_return_responses() {
-    let request = json!({"method": "POST", "path": "/greet", "query": {"name": "ada"}, "body": "{\"n\": 2}"});
+    let request =
+        json!({"method": "POST", "path": "/greet", "query": {"name": "ada"}, "body": "{\"n\": 2}"});
     let receipt = handle(
         "def handler(request):\n    return {'status': 201, 'headers': {'x-n': request.json()['n']}, 'body': {'hello': request.query['name'], 'method': request.method}}",
         request.clone(),
@@ -349,7 +366,9 @@ fn handlers_get_the_request_and_return_responses() {
     assert!(receipt.is_ok(), "{receipt:?}");
     assert_eq!(
         receipt.result,
-        Some(json!({"status": 201, "headers": {"x-n": "2"}, "body": "{\"hello\": \"ada\", \"method\": \"POST\"}"}))
+        Some(
+            json!({"status": 201, "headers": {"x-n": "2"}, "body": "{\"hello\": \"ada\", \"method\": \"POST\"}"})
+        )
     );
 
     let receipt = handle(
@@ -358,10 +377,18 @@ fn handlers_get_the_request_and_return_responses() {
     );
     assert_eq!(
         receipt.result,
-        Some(json!({"status": 200, "headers": {"content-type": "text/plain; charset=utf-8"}, "body": "hi /greet"}))
+        Some(
+            json!({"status": 200, "headers": {"content-type": "text/plain; charset=utf-8"}, "body": "hi /greet"})
+        )
     );
-    let receipt = handle("def handler(request):\n    return b'\\x00\\x01'", request.clone());
-    assert_eq!(receipt.result.as_ref().unwrap()["body_base64"], json!("AAE="));
+    let receipt = handle(
+        "def handler(request):\n    return b'\\x00\\x01'",
+        request.clone(),
+    );
+    assert_eq!(
+        receipt.result.as_ref().unwrap()["body_base64"],
+        json!("AAE=")
+    );
     let receipt = handle("def handler(request):\n    return [1, 2]", request.clone());
     assert_eq!(receipt.result.as_ref().unwrap()["body"], json!("[1, 2]"));
 
@@ -392,7 +419,8 @@ fn an_endless_loop_that_catches_everything_ends_at_the_deadline() {
 
 #[test]
 fn unbounded_recursion_is_a_stack_overflow() {
-    let receipt = py("import sys\nsys.setrecursionlimit(10**6)\ndef f(n):\n    return f(n + 1)\nf(0)");
+    let receipt =
+        py("import sys\nsys.setrecursionlimit(10**6)\ndef f(n):\n    return f(n + 1)\nf(0)");
     assert_code(&receipt, ErrorCode::StackOverflow);
     assert_py_still_serves();
     // Under Python's own limit, a RecursionError is the same code.
@@ -414,7 +442,11 @@ fn memory_bombs_end_at_the_memory_limit() {
     ] {
         let receipt = py_with(code, limits.clone(), |c| c);
         assert_code(&receipt, ErrorCode::MemoryLimitExceeded);
-        assert!(receipt.stats.memory_peak_bytes <= 128 << 20, "{:?}", receipt.stats);
+        assert!(
+            receipt.stats.memory_peak_bytes <= 128 << 20,
+            "{:?}",
+            receipt.stats
+        );
         assert_py_still_serves();
     }
     // Sizes past the 32-bit guest's address space fail before allocating, as Python's
@@ -429,17 +461,26 @@ fn memory_bombs_end_at_the_memory_limit() {
 
 #[test]
 fn printing_100_mb_ends_at_the_output_cap() {
-    let receipt = py("import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(chunk)");
+    let receipt = py(
+        "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(chunk)",
+    );
     assert_code(&receipt, ErrorCode::OutputLimitExceeded);
     assert!(receipt.truncated.stdout);
-    assert_eq!(receipt.stdout.len() as u64, Limits::default().max_output.bytes());
+    assert_eq!(
+        receipt.stdout.len() as u64,
+        Limits::default().max_output.bytes()
+    );
     assert_py_still_serves();
 }
 
 #[test]
 fn a_cpu_budget_ends_a_busy_loop() {
     let script = fuel_engine()
-        .script(Language::Python, "main.py", "n = 0\nwhile True:\n    n += 1")
+        .script(
+            Language::Python,
+            "main.py",
+            "n = 0\nwhile True:\n    n += 1",
+        )
         .unwrap();
     let limits = Limits {
         fuel: Some(50_000_000),
@@ -482,8 +523,14 @@ fn session() -> capsa::Session {
 fn a_python_session_keeps_state_and_dispatches_events() {
     let mut s = session();
     assert!(s.eval("import capsa\ncount = 0\n@capsa.on('tick')\ndef tick(payload):\n    global count\n    count += payload['n']\n    return count").unwrap().is_ok());
-    assert_eq!(s.dispatch("tick", &json!({"n": 2})).unwrap().result, Some(json!(2)));
-    assert_eq!(s.dispatch("tick", &json!({"n": 40})).unwrap().result, Some(json!(42)));
+    assert_eq!(
+        s.dispatch("tick", &json!({"n": 2})).unwrap().result,
+        Some(json!(2))
+    );
+    assert_eq!(
+        s.dispatch("tick", &json!({"n": 40})).unwrap().result,
+        Some(json!(42))
+    );
     assert_eq!(s.eval("count").unwrap().result, Some(json!(42)));
     let receipt = s.dispatch("nope", &json!(null)).unwrap();
     let message = assert_code(&receipt, ErrorCode::GuestException);
@@ -495,7 +542,9 @@ fn a_python_session_keeps_state_and_dispatches_events() {
     assert_eq!(s.eval("count + 1").unwrap().result, Some(json!(43)));
     // Async cells on the session's event loop.
     assert_eq!(
-        s.eval("import asyncio\nawait asyncio.sleep(0, result=count)").unwrap().result,
+        s.eval("import asyncio\nawait asyncio.sleep(0, result=count)")
+            .unwrap()
+            .result,
         Some(json!(42))
     );
 
