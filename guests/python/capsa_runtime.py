@@ -206,7 +206,11 @@ def _run_code(code, namespace):
 def _execute(code, file):
     """Runs a cell: its statements, then the value of its final expression statement."""
     linecache.cache[file] = (len(code), None, code.splitlines(True), file)
-    tree = ast.parse(code, filename=file, mode="exec")
+    try:
+        tree = ast.parse(code, filename=file, mode="exec")
+    except SyntaxError as exc:
+        # The parser's own frames are not the user's: the error's location is the whole story.
+        raise exc.with_traceback(None) from None
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)

@@ -148,7 +148,7 @@ mod tests {
 
 /// Whether interactive Python input needs more lines, as Python's own REPL decides: inside a bracket,
 /// a triple-quoted string or after a trailing backslash; or a compound statement (a line ending in
-/// `:`) not yet closed by an empty line.
+/// `:`, or a decorator) not yet closed by an empty line.
 pub(crate) fn python_open(source: &str) -> bool {
     let bytes = source.as_bytes();
     let mut depth = 0usize;
@@ -212,6 +212,10 @@ pub(crate) fn python_open(source: &str) -> bool {
     if last == b':' {
         return true;
     }
+    // A decorator continues into the definition it decorates.
+    if source.trim_start().starts_with('@') {
+        block = true;
+    }
     // A block ends with an empty line.
     block && !source.ends_with('\n')
 }
@@ -234,5 +238,10 @@ mod python_tests {
         assert!(!python_open("d = {'a': 1}  # a comment with ( and :"));
         assert!(!python_open("s = 'no (close'"));
         assert!(python_open("if x:  # comment"));
+        assert!(python_open("@capsa.on('hit')"));
+        assert!(python_open("@capsa.on('hit')\ndef hit(p):\n    return p"));
+        assert!(!python_open(
+            "@capsa.on('hit')\ndef hit(p):\n    return p\n"
+        ));
     }
 }

@@ -201,6 +201,8 @@ fn a_syntax_error_names_its_line() {
     let exc = exception(&receipt);
     assert_eq!(exc.name, "SyntaxError");
     assert!(exc.stack.contains("main.py\", line 2"), "{}", exc.stack);
+    // Only the location: no frame of the parser that found it.
+    assert!(!exc.stack.contains("ast.py"), "{}", exc.stack);
 }
 
 #[test]
