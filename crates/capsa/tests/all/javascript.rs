@@ -587,8 +587,13 @@ fn languages_are_named_by_extension_and_flag() {
         "TypeScript".parse::<Language>().unwrap(),
         Language::TypeScript
     );
+    assert_eq!("python".parse::<Language>().unwrap(), Language::Python);
     assert_eq!(
-        "py".parse::<Language>().unwrap_err().code(),
+        Language::from_path(Path::new("a.py")),
+        Some(Language::Python)
+    );
+    assert_eq!(
+        "ruby".parse::<Language>().unwrap_err().code(),
         ErrorCode::InvalidInput
     );
     assert!(Language::Wasm.runtime_wasm().unwrap().is_none());
