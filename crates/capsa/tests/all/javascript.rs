@@ -1,16 +1,13 @@
 //! JavaScript and TypeScript scripts: semantics, the guest API, errors, limits and hostile scripts.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use capsa::http::{AllowList, HostPattern, HttpCaps, HttpGrant};
 use capsa::kv::{KvGrant, MemoryKv};
-use capsa::{
-    Call, ErrorCode, Grants, HostError, HostFunctions, Language, Limits, Receipt, Rejections,
-};
+use capsa::{Call, ErrorCode, Grants, Language, Limits, Receipt, Rejections};
 use serde_json::{Value, json};
 
-use crate::{assert_code, engine, fuel_engine, quick};
+use crate::{assert_code, engine, fuel_engine, host_functions, quick};
 
 pub fn js(code: &str) -> Receipt {
     js_with(code, quick(), |c| c)
@@ -247,22 +244,6 @@ fn headers_and_responses_behave_like_the_web_ones() {
 fn state_does_not_leak_between_calls() {
     assert!(js("globalThis.leak = 1; leak").is_ok());
     assert_eq!(js("typeof leak").result, Some(json!("undefined")));
-}
-
-fn host_functions() -> Grants {
-    Grants::new().host_functions(
-        HostFunctions::new()
-            .sync("add", |args| {
-                let a = args["a"].as_i64().unwrap_or(0);
-                let b = args["b"].as_i64().unwrap_or(0);
-                Ok(json!(a + b))
-            })
-            .sync("fail", |_| Err(HostError::new("it broke")))
-            .asynchronous("slow", |args| async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(args)
-            }),
-    )
 }
 
 #[test]

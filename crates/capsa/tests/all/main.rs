@@ -61,6 +61,25 @@ pub fn run_wat(engine: &Engine, wat: &str, limits: Limits) -> Receipt {
         .expect("run")
 }
 
+/// Host functions for script tests: `add` ({a, b} → a + b), `fail` (always a `host_error`) and
+/// `slow` (echoes its arguments after 300 ms, asynchronously).
+pub fn host_functions() -> capsa::Grants {
+    use serde_json::json;
+    capsa::Grants::new().host_functions(
+        capsa::HostFunctions::new()
+            .sync("add", |args| {
+                let a = args["a"].as_i64().unwrap_or(0);
+                let b = args["b"].as_i64().unwrap_or(0);
+                Ok(json!(a + b))
+            })
+            .sync("fail", |_| Err(capsa::HostError::new("it broke")))
+            .asynchronous("slow", |args| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                Ok(args)
+            }),
+    )
+}
+
 /// Limits with a short deadline, so a test that goes wrong fails fast.
 pub fn quick() -> Limits {
     Limits {

@@ -2,15 +2,13 @@
 //! sessions and hostile programs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use capsa::http::{AllowList, HostPattern, HttpCaps, HttpGrant};
 use capsa::kv::{KvGrant, MemoryKv};
-use capsa::{
-    Call, DirGrant, ErrorCode, Grants, HostError, HostFunctions, Language, Limits, Receipt,
-};
+use capsa::{Call, DirGrant, ErrorCode, Grants, Language, Limits, Receipt};
 use serde_json::{Value, json};
 
-use crate::{assert_code, engine, fuel_engine, quick};
+use crate::{assert_code, engine, fuel_engine, host_functions, quick};
 
 fn py(code: &str) -> Receipt {
     py_with(code, quick(), |c| c)
@@ -225,22 +223,6 @@ fn each_sandbox_has_its_own_randomness() {
     assert!(a.is_some() && a != b, "{a:?} {b:?}");
 }
 
-fn host_functions() -> Grants {
-    Grants::new().host_functions(
-        HostFunctions::new()
-            .sync("add", |args| {
-                Ok(json!(
-                    args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0)
-                ))
-            })
-            .sync("fail", |_| Err(HostError::new("it broke")))
-            .asynchronous("slow", |args| async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(args)
-            }),
-    )
-}
-
 #[test]
 fn capsa_call_reaches_granted_host_functions() {
     let receipt = py_with(
@@ -304,6 +286,29 @@ fn kv_is_reachable_when_granted() {
         Some(json!(["one", [0, 255], null, ["a", "b"], true, null]))
     );
     let receipt = py("import capsa\ncapsa.kv.get('a')");
+    assert_code(&receipt, ErrorCode::CapabilityDenied);
+}
+
+#[test]
+fn http_fetch_reaches_granted_hosts_only() {
+    let server = capsa_test_programs::HttpServer::start();
+    let allow = AllowList::new([format!("127.0.0.1:{}", server.port())
+        .parse::<HostPattern>()
+        .unwrap()]);
+    let grants = Grants::new().http(HttpGrant::new(allow, HttpCaps::default()).unwrap());
+    let url = server.url("/echo");
+    let code = format!(
+        "import asyncio, capsa\nr = capsa.http.fetch('{url}', method='POST', headers={{'x-a': '1'}}, body='ping')\nasync def both():\n    return await asyncio.gather(capsa.http.fetch_async('{url}'), capsa.http.fetch_async('{url}'))\npair = asyncio.run(both())\n[r.status, r.ok, 'ping' in r.text(), [p.status for p in pair]]"
+    );
+    let receipt = py_with(&code, quick(), |c| c.grants(grants.clone()));
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(receipt.result, Some(json!([200, true, true, [200, 200]])));
+
+    let receipt = py_with(
+        "import capsa\ncapsa.http.fetch('http://169.254.169.254/latest/meta-data/')",
+        quick(),
+        |c| c.grants(grants),
+    );
     assert_code(&receipt, ErrorCode::CapabilityDenied);
 }
 
