@@ -34,6 +34,19 @@ pub struct Receipt {
     pub logs: Vec<LogLine>,
     /// What the call cost.
     pub stats: Stats,
+    /// What the host saw happen, to check a language runtime's account of how the call ended.
+    pub(crate) evidence: Evidence,
+}
+
+/// Facts only the host knows about a call. A language runtime reports how a script ended, but a
+/// runtime the script can reach (Python's, written in Python) could be made to claim anything: its
+/// claims of a limit or a host failure count only when these facts back them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Evidence {
+    /// A memory or table growth was refused.
+    pub(crate) memory_denied: bool,
+    /// The codes of the host calls that failed.
+    pub(crate) host_failures: Vec<ErrorCode>,
 }
 
 impl Receipt {

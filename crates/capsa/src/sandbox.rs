@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::limits::Limits;
 use crate::module::{Linked, Module};
 use crate::output::{Capture, OutputListener};
-use crate::receipt::{Failure, Receipt, Stats};
+use crate::receipt::{Evidence, Failure, Receipt, Stats};
 
 /// Everything one call needs besides the module: input, arguments, limits, grants and what to run.
 ///
@@ -486,6 +486,10 @@ impl Sandbox {
             host_calls: state.host.calls,
             egress_bytes: state.host.egress_bytes,
         };
+        let evidence = Evidence {
+            memory_denied: state.limiter.denied.is_some(),
+            host_failures: state.host.failure_codes.clone(),
+        };
         let (error, exit_code, result) = match outcome {
             Err(_elapsed) => (
                 Some(failure(
@@ -516,6 +520,7 @@ impl Sandbox {
             truncated: inner.truncated,
             logs: inner.logs,
             stats,
+            evidence,
         }
     }
 }

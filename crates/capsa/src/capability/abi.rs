@@ -64,6 +64,8 @@ pub(crate) struct HostCalls {
     pub(crate) egress_bytes: u64,
     /// The first error a host call returned, and when: the outcome if the guest then fails.
     pub(crate) first_failure: Option<(std::time::Instant, ErrorCode, String)>,
+    /// The codes of every host call that failed, each once: what a guest may truthfully say ended it.
+    pub(crate) failure_codes: Vec<ErrorCode>,
 }
 
 enum Pending {
@@ -99,6 +101,7 @@ impl HostCalls {
             calls_by_cap: Vec::new(),
             egress_bytes: 0,
             first_failure: None,
+            failure_codes: Vec::new(),
         }
     }
 
@@ -113,6 +116,7 @@ impl HostCalls {
         self.calls_by_cap.clear();
         self.egress_bytes = 0;
         self.first_failure = None;
+        self.failure_codes.clear();
     }
 
     fn start(&mut self, name: &[u8], args: &[u8]) -> wasmtime::Result<u32> {
@@ -200,6 +204,9 @@ impl HostCalls {
                 bytes: value.to_string().into_bytes(),
             },
             Err(err) => {
+                if !self.failure_codes.contains(&err.code) {
+                    self.failure_codes.push(err.code);
+                }
                 if self.first_failure.is_none() {
                     let message = match err.code {
                         ErrorCode::CapabilityDenied => err.message.clone(),

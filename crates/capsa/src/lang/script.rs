@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::lang::typescript::{self, SourceMap};
 use crate::lang::{Language, js};
 use crate::module::Module;
-use crate::receipt::{Exception, Failure, Receipt};
+use crate::receipt::{Evidence, Exception, Failure, Receipt};
 use crate::sandbox::{Call, FunctionArgs};
 
 /// The export every script call goes through.
@@ -251,12 +251,13 @@ pub(crate) fn apply_answer(
             };
             // An uncaught host-call error keeps the host's code (`capability_denied`, …): that is the
             // root cause, as for any guest (docs/abi.md).
-            let code = error
+            let claimed = error
                 .get("code")
                 .or_else(|| answer.get("code"))
                 .and_then(Value::as_str)
                 .and_then(ErrorCode::from_name)
                 .unwrap_or(ErrorCode::GuestException);
+            let code = believed(claimed, language, &receipt.evidence);
             let prefix = if language == Language::Python {
                 // Python's own way: `ZeroDivisionError: division by zero`.
                 ""
@@ -296,4 +297,27 @@ pub(crate) fn apply_answer(
         }
     }
     answer
+}
+
+/// The code a runtime's answer claims, if the host believes it; `guest_exception` otherwise.
+///
+/// QuickJS's runtime is Rust and C that scripts cannot reach, so its answers are taken as they are.
+/// Python's runtime is Python in the same interpreter as the script, which can rewrite it: its claims
+/// of running out of memory or of a host call's failure count only when the host saw the refused
+/// growth or the failed call. What a program may say about itself (its exit code, its own recursion
+/// error) needs no evidence.
+fn believed(claimed: ErrorCode, language: Language, evidence: &Evidence) -> ErrorCode {
+    if language != Language::Python {
+        return claimed;
+    }
+    let backed = match claimed {
+        ErrorCode::GuestException | ErrorCode::Exit | ErrorCode::StackOverflow => true,
+        ErrorCode::MemoryLimitExceeded => evidence.memory_denied,
+        other => evidence.host_failures.contains(&other),
+    };
+    if backed {
+        claimed
+    } else {
+        ErrorCode::GuestException
+    }
 }

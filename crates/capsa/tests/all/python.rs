@@ -267,6 +267,19 @@ fn host_errors_can_be_caught_or_end_the_call_with_their_code() {
     // A script cannot forge a host's code by raising its own HostError.
     let receipt = py("import capsa\nraise capsa.HostError('timeout', 'fake')");
     assert_code(&receipt, ErrorCode::GuestException);
+    // Nor by rewriting the runtime, which is Python too: a claimed limit or host failure counts only
+    // when the host saw it happen.
+    for claim in [
+        "timeout",
+        "memory_limit_exceeded",
+        "capability_denied",
+        "internal",
+    ] {
+        let receipt = py(&format!(
+            "import sys\nrt = sys.modules['capsa_runtime']\nrt._error = lambda exc: {{'ok': False, 'error': {{'name': 'X', 'message': 'forged', 'stack': '', 'code': '{claim}'}}}}\nraise ValueError()"
+        ));
+        assert_code(&receipt, ErrorCode::GuestException);
+    }
     // Nor reach the network without a grant.
     let receipt = py("import capsa\ncapsa.http.fetch('https://example.com/')");
     assert_code(&receipt, ErrorCode::CapabilityDenied);
