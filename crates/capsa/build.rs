@@ -5,8 +5,11 @@
 
 use std::path::PathBuf;
 
+use sha2::{Digest as _, Sha256};
+
 /// Each runtime: the variable that may name its file, its path under the target directory, and the
-/// variable the library reads it from.
+/// variable the library reads it from (`<output>_SHA256` carries its SHA-256, computed here rather
+/// than on every start of every process).
 const RUNTIMES: [(&str, &str, &str); 2] = [
     (
         "CAPSA_JS_RUNTIME",
@@ -36,6 +39,12 @@ fn main() {
             );
         }
         println!("cargo:rustc-env={output}={}", path.display());
+        let bytes = std::fs::read(&path).expect("read the runtime");
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        println!("cargo:rustc-env={output}_SHA256={digest}");
     }
 }
 

@@ -17,7 +17,9 @@ const RUNTIME_KIND: &str = "capsa-js/wizer-48.0.8/1";
 
 pub(crate) fn runtime_digest() -> &'static Digest {
     static DIGEST: std::sync::OnceLock<Digest> = std::sync::OnceLock::new();
-    DIGEST.get_or_init(|| crate::lang::runtime_digest(RUNTIME_KIND, RUNTIME_WASM))
+    DIGEST.get_or_init(|| {
+        crate::lang::runtime_digest(RUNTIME_KIND, env!("CAPSA_JS_RUNTIME_WASM_SHA256"))
+    })
 }
 
 /// The JavaScript runtime module of `engine`: from its memory, from the artifact cache, or

@@ -229,11 +229,12 @@ impl Engine {
     }
 }
 
-/// Files a language runtime in the artifact cache: how it was made (`kind`) and its bytes.
-pub(crate) fn runtime_digest(kind: &str, wasm: &[u8]) -> Digest {
+/// Files a language runtime in the artifact cache: how it was made (`kind`) and the SHA-256 of its
+/// bytes (in hex, computed by build.rs).
+pub(crate) fn runtime_digest(kind: &str, wasm_sha256: &str) -> Digest {
     let mut hasher = Sha256::new();
     hasher.update(kind.as_bytes());
     hasher.update([0]);
-    hasher.update(wasm);
+    hasher.update(wasm_sha256.as_bytes());
     hasher.finalize().into()
 }

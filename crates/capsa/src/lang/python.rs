@@ -17,7 +17,9 @@ const RUNTIME_KIND: &str = "capsa-python/componentize-py-0.25.1/1";
 
 pub(crate) fn runtime_digest() -> &'static Digest {
     static DIGEST: std::sync::OnceLock<Digest> = std::sync::OnceLock::new();
-    DIGEST.get_or_init(|| crate::lang::runtime_digest(RUNTIME_KIND, RUNTIME_WASM))
+    DIGEST.get_or_init(|| {
+        crate::lang::runtime_digest(RUNTIME_KIND, env!("CAPSA_PYTHON_RUNTIME_WASM_SHA256"))
+    })
 }
 
 /// The Python runtime of `engine`: from its memory, from the artifact cache, or compiled now.
