@@ -32,8 +32,17 @@ class HostError(Exception):
         self.message = message or code
 
 
+def _utf8(text):
+    # Lone surrogates (from file names, say) cannot cross to the host as UTF-8: they become "?".
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _encode(args):
-    return json.dumps(args, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _utf8(json.dumps(args, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+
+
+def _call_start(name, args):
+    return _host.call_start(_utf8(str(name)), _encode(args))
 
 
 def _finish(handle):
@@ -54,13 +63,13 @@ def call(name, args=None):
     """Calls the host function ``name`` with JSON-serialisable ``args`` and returns its JSON result.
 
     Raises `HostError` when the function is not granted or fails."""
-    return _finish(_host.call_start(name, _encode(args)))
+    return _finish(_call_start(name, args))
 
 
 async def rpc(name, args=None):
     """`call` as a coroutine: calls in flight run concurrently on the host, so
     ``await asyncio.gather(capsa.rpc(...), capsa.rpc(...))`` takes as long as the slowest."""
-    handle = _host.call_start(name, _encode(args))
+    handle = _call_start(name, args)
     loop = asyncio.get_running_loop()
     waiter = getattr(loop, "_capsa_wait", None)
     if waiter is None:
@@ -72,7 +81,7 @@ async def rpc(name, args=None):
 def log(message, level="info"):
     """A structured log line attached to the call's receipt."""
     levels = {"error": 0, "warn": 1, "warning": 1, "info": 2, "debug": 3, "trace": 4}
-    _host.log(levels.get(level, 2), str(message))
+    _host.log(levels.get(level, 2), _utf8(str(message)))
 
 
 def on(event):

@@ -85,9 +85,14 @@ sys.meta_path.append(_NotBundled)
 # --- the standard streams -----------------------------------------------------------------------
 # componentize-py's stdout and stderr are text wrappers straight over the raw file descriptors, and a
 # raw write may be partial (the host takes 64 KiB at a time): big writes would lose their tail. Buffered
-# writers retry until everything is written, and the runtime flushes them when a call ends.
+# writers retry until everything is written. Both flush at every line, so output written before a
+# limit ends the call (and live output) is not lost in a buffer; the runtime flushes the rest when a
+# call ends.
 sys.stdout = io.TextIOWrapper(
-    io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8", errors="backslashreplace"
+    io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
+    encoding="utf-8",
+    errors="backslashreplace",
+    line_buffering=True,
 )
 sys.stderr = io.TextIOWrapper(
     io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
@@ -167,10 +172,30 @@ class EventLoop(asyncio.BaseEventLoop):
             return await future
         finally:
             self._capsa_waiting.pop(handle, None)
+            if not future.done() or future.cancelled():
+                # Cancelled (a timeout, a task cancelled): the host call is abandoned and its
+                # handle freed, so retries cannot pile up against the host-call limits.
+                _host.call_drop(handle)
+
+    def _capsa_abandon(self):
+        """At the end of an evaluation the host abandons the calls still in flight: whatever awaits
+        them (a task left running in a session) gets an error instead of a dead handle."""
+        waiting, self._capsa_waiting = self._capsa_waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(
+                    capsa.HostError(
+                        "host_error", "the host call was abandoned: the evaluation that started it ended"
+                    )
+                )
 
 
-# `asyncio.run` and `asyncio.new_event_loop` make capsa's loop.
-asyncio.new_event_loop = asyncio.events.new_event_loop = EventLoop
+# `asyncio.run`, `asyncio.new_event_loop`, `asyncio.EventLoop` and the policy's loops are capsa's.
+asyncio.new_event_loop = asyncio.events.new_event_loop = asyncio.EventLoop = EventLoop
+try:
+    type(asyncio.events._get_event_loop_policy())._loop_factory = EventLoop
+except AttributeError:  # pragma: no cover  (a CPython without policies)
+    pass
 
 _loop = None
 
@@ -211,13 +236,22 @@ def _execute(code, file):
     except SyntaxError as exc:
         # The parser's own frames are not the user's: the error's location is the whole story.
         raise exc.with_traceback(None) from None
-    last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
-    _run_code(compile(tree, file, "exec", flags=_FLAGS, dont_inherit=True), _namespace)
-    if last is None:
-        return None
-    return _run_code(compile(last, file, "eval", flags=_FLAGS, dont_inherit=True), _namespace)
+    # The final expression statement becomes an assignment to a hidden name, so the cell stays one
+    # code object: with any `await` in it, all of it runs on the event loop.
+    has_value = bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
+    if has_value:
+        last = tree.body[-1]
+        target = ast.Name(id=_RESULT_NAME, ctx=ast.Store())
+        tree.body[-1] = ast.copy_location(ast.Assign(targets=[target], value=last.value), last)
+        ast.fix_missing_locations(tree)
+    try:
+        _run_code(compile(tree, file, "exec", flags=_FLAGS, dont_inherit=True), _namespace)
+        return _namespace.get(_RESULT_NAME) if has_value else None
+    finally:
+        _namespace.pop(_RESULT_NAME, None)
+
+
+_RESULT_NAME = "__capsa_cell_value__"
 
 
 class _NotJson(Exception):
@@ -248,6 +282,8 @@ def _jsonable(value, depth=0):
                 key = str(_jsonable(key, depth + 1))
             elif not isinstance(key, str):
                 raise _NotJson
+            if key in out:
+                raise _NotJson  # {1: .., "1": ..}: JSON would keep only one
             out[key] = _jsonable(item, depth + 1)
         return out
     raise _NotJson
@@ -292,7 +328,10 @@ def _response(value):
     if isinstance(value, dict) and isinstance(value.get("status"), int) and (
         "body" in value or "headers" in value or "body_base64" in value
     ):
-        out = {"status": value["status"], "headers": {str(k): str(v) for k, v in (value.get("headers") or {}).items()}}
+        status = value["status"]
+        if isinstance(status, bool) or not 100 <= status <= 999:
+            raise ValueError(f"a response status must be a number from 100 to 999, not {status!r}")
+        out = {"status": status, "headers": _headers(value.get("headers") or {})}
         body = value.get("body")
         if value.get("body_base64") is not None:
             out["body_base64"] = str(value["body_base64"])
@@ -316,6 +355,16 @@ def _response(value):
         "headers": {"content-type": "application/json"},
         "body": json.dumps(_result(value), ensure_ascii=False),
     }
+
+
+def _headers(headers):
+    out = {}
+    for name, value in dict(headers).items():
+        name, value = str(name), str(value)
+        if any(c in name + value for c in "\r\n\0"):
+            raise ValueError(f"response header {name!r} holds a line break or NUL")
+        out[name] = value
+    return out
 
 
 def _call(fn, *args):
@@ -417,13 +466,16 @@ def _exit(exc):
     if code is None or code == 0:
         return {"ok": True, "result": None}
     if not isinstance(code, int):
-        print(code, file=sys.stderr)
+        try:
+            print(code, file=sys.stderr)
+        except BaseException:  # noqa: BLE001, S110  (a replaced stderr, a __str__ that raises)
+            pass
         code = 1
     code = max(-(2**31), min(code, 2**31 - 1))
     return {
         "ok": False,
         "exit_code": code,
-        "error": {"name": "SystemExit", "message": str(exc.code), "stack": "", "code": "exit"},
+        "error": {"name": "SystemExit", "message": str(code), "stack": "", "code": "exit"},
     }
 
 
@@ -453,28 +505,45 @@ def _answer(request):
     raise ValueError(f"unknown request `{op}`")
 
 
-def _flush():
+def _end_of_call():
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except Exception:  # noqa: BLE001, S110  (a closed or replaced stream)
+        except BaseException:  # noqa: BLE001, S110  (a closed or replaced stream)
             pass
+    if _loop is not None:
+        _loop._capsa_abandon()
 
 
 class WitWorld:
     def run(self, request: str) -> str:
+        # Nothing may escape: an exception out of an export, or a string that is not UTF-8 (a lone
+        # surrogate from a file name or the user's code), aborts the component instead of answering.
         try:
-            answer = _answer(json.loads(request))
-        except SystemExit as exc:
-            answer = _exit(exc)
-        except BaseException as exc:  # noqa: BLE001  (every exception is the user's to see)
-            answer = _error(exc)
-        finally:
-            _flush()
-        try:
-            return json.dumps(answer, ensure_ascii=False)
-        except BaseException as exc:  # noqa: BLE001
-            return json.dumps(_error(exc))
+            try:
+                answer = _answer(json.loads(request))
+            except SystemExit as exc:
+                answer = _exit(exc)
+            except BaseException as exc:  # noqa: BLE001  (every exception is the user's to see)
+                answer = _error(exc)
+            finally:
+                _end_of_call()
+            return _utf8(json.dumps(answer, ensure_ascii=False))
+        except BaseException:  # noqa: BLE001
+            try:
+                return _utf8(json.dumps(_error(sys.exception())))
+            except BaseException:  # noqa: BLE001
+                return _LAST_RESORT
+
+
+_LAST_RESORT = json.dumps(
+    {"ok": False, "error": {"name": "RuntimeError", "message": "the runtime could not report the outcome", "stack": ""}}
+)
+
+
+def _utf8(text):
+    """`text` with lone surrogates replaced, so it can leave the component as UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _warm_up():

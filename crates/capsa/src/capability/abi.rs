@@ -11,8 +11,8 @@
 //! Several calls may be in flight at once; each runs on the host as soon as it is started.
 //!
 //! Components (capsa's Python runtime) get the same calls as the `capsa:runtime/host` interface
-//! (`guests/python/wit/capsa.wit`), with strings instead of pointers and one more: `wait-any`, which
-//! an event loop needs to await several calls at once.
+//! (`guests/python/wit/capsa.wit`), with strings instead of pointers and two more for event loops:
+//! `wait-any` (await several calls at once) and `call-drop` (abandon a cancelled one).
 
 use std::collections::HashMap;
 
@@ -308,6 +308,7 @@ pub(crate) fn add_to_component_linker(
     linker: &mut wasmtime::component::Linker<SandboxState>,
 ) -> wasmtime::Result<()> {
     use wasmtime::StoreContextMut;
+    use wasmtime::component::WasmList;
     let mut host = linker.instance(COMPONENT_INTERFACE)?;
 
     host.func_wrap(
@@ -343,8 +344,16 @@ pub(crate) fn add_to_component_linker(
     host.func_wrap_async(
         "wait-any",
         |mut store: StoreContextMut<'_, SandboxState>,
-         (handles, timeout_ns): (Vec<u32>, Option<u64>)| {
+         (handles, timeout_ns): (WasmList<u32>, Option<u64>)| {
             Box::new(async move {
+                // At most MAX_PENDING calls can be in flight: a longer list is checked before it is
+                // copied out of the guest, so its size costs the host nothing.
+                if handles.len() > MAX_PENDING {
+                    return Err(trap("wait-any", "more handles than calls can be in flight"));
+                }
+                let handles = handles
+                    .iter(&mut store)?
+                    .collect::<wasmtime::Result<Vec<u32>>>()?;
                 let host = &mut store.data_mut().host;
                 if let Some(ready) = handles
                     .iter()
@@ -393,6 +402,18 @@ pub(crate) fn add_to_component_linker(
                 }
                 Ok((ready,))
             })
+        },
+    )?;
+
+    host.func_wrap(
+        "call-drop",
+        |mut store: StoreContextMut<'_, SandboxState>, (handle,): (u32,)| {
+            let host = &mut store.data_mut().host;
+            if let Some(Pending::Ready { bytes, .. }) = host.pending.remove(&handle) {
+                host.unread_bytes = host.unread_bytes.saturating_sub(bytes.len());
+            }
+            // A running call's task is aborted as its `AbortOnDrop` goes.
+            Ok(())
         },
     )?;
 

@@ -216,8 +216,9 @@ pub(crate) fn python_open(source: &str) -> bool {
     if source.trim_start().starts_with('@') {
         block = true;
     }
-    // A block ends with an empty line.
-    block && !source.ends_with('\n')
+    // A block ends with an empty (or blank) line.
+    let last_line = source.rsplit('\n').next().unwrap_or("");
+    block && !last_line.trim().is_empty()
 }
 
 #[cfg(test)]
@@ -230,6 +231,7 @@ mod python_tests {
         assert!(python_open("def f(x):"));
         assert!(python_open("def f(x):\n    return x"));
         assert!(!python_open("def f(x):\n    return x\n"));
+        assert!(!python_open("def f(x):\n    return x\n   "));
         assert!(python_open("xs = [1,\n 2"));
         assert!(!python_open("xs = [1,\n 2]"));
         assert!(python_open("s = '''abc\n"));

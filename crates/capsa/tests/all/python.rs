@@ -193,6 +193,78 @@ fn an_exception_is_a_guest_exception_with_the_users_lines() {
 }
 
 #[test]
+fn strings_that_are_not_utf8_never_break_the_answer() {
+    // Lone surrogates (os.listdir of non-UTF-8 names gives them) in the result, in an exception, in
+    // a host call, in a log line, and a sys.exit whose message cannot be printed.
+    assert_eq!(py("'a\\ud800b'").result, Some(json!("a?b")));
+    assert_eq!(py("{'\\ud800': 1}").result, Some(json!({"?": 1})));
+    let receipt = py("raise ValueError('bad \\udcff')");
+    assert_eq!(
+        assert_code(&receipt, ErrorCode::GuestException),
+        "ValueError: bad ?"
+    );
+    let receipt =
+        py("class X:\n    def __str__(self):\n        return '\\udcff'\nraise ValueError(X())");
+    assert_code(&receipt, ErrorCode::GuestException);
+    let receipt = py("import capsa\ncapsa.log('\\udcff')\ncapsa.call('f\\ud800', '\\ud800')");
+    assert_code(&receipt, ErrorCode::CapabilityDenied);
+    let receipt = py("import sys\nsys.stderr = 1\nsys.exit('bye')");
+    assert_code(&receipt, ErrorCode::Exit);
+    assert_eq!(receipt.exit_code, Some(1));
+}
+
+#[test]
+fn output_written_before_a_limit_is_kept() {
+    let receipt = py_with(
+        "print('before the loop')\nwhile True:\n    pass",
+        short(),
+        |c| c,
+    );
+    assert_code(&receipt, ErrorCode::Timeout);
+    assert_eq!(receipt.stdout_text(), "before the loop\n");
+}
+
+#[test]
+fn top_level_await_runs_the_whole_cell_on_the_loop() {
+    let receipt = py(
+        "import asyncio\nasync def f():\n    await asyncio.sleep(0.01)\n    return 1\ntask = asyncio.create_task(f())\nawait task",
+    );
+    assert_eq!(receipt.result, Some(json!(1)), "{receipt:?}");
+    // asyncio.EventLoop and the policy's loops are capsa's too.
+    let receipt = py_with(
+        "import asyncio, capsa\nasync def main():\n    return await capsa.rpc('add', {'a': 1, 'b': 2})\nasyncio.run(main(), loop_factory=asyncio.EventLoop)",
+        quick(),
+        |c| c.grants(host_functions()),
+    );
+    assert_eq!(receipt.result, Some(json!(3)), "{receipt:?}");
+}
+
+#[test]
+fn cancelled_host_calls_free_their_handles() {
+    // 40 timed-out calls: more than the 32 that may be in flight at once.
+    let receipt = py_with(
+        "import asyncio, capsa\nasync def main():\n    n = 0\n    for i in range(40):\n        try:\n            await asyncio.wait_for(capsa.rpc('slow', i), 0.005)\n        except TimeoutError:\n            n += 1\n    return n\nasyncio.run(main())",
+        quick(),
+        |c| c.grants(host_functions()),
+    );
+    assert_eq!(receipt.result, Some(json!(40)), "{receipt:?}");
+}
+
+#[test]
+fn handler_responses_are_checked() {
+    let request = json!({"method": "GET", "path": "/"});
+    for code in [
+        "def handler(r):\n    return {'status': True, 'body': ''}",
+        "def handler(r):\n    return {'status': 42, 'body': ''}",
+        "def handler(r):\n    return {'status': 200, 'headers': {'x': 'a\\r\\nSet-Cookie: y'}}",
+    ] {
+        let receipt = handle(code, request.clone());
+        assert_code(&receipt, ErrorCode::GuestException);
+        assert_eq!(exception(&receipt).name, "ValueError", "{code}");
+    }
+}
+
+#[test]
 fn a_syntax_error_names_its_line() {
     let receipt = py("x = 1\ny = (2 +\n");
     assert_code(&receipt, ErrorCode::GuestException);
@@ -560,6 +632,20 @@ fn a_python_session_keeps_state_and_dispatches_events() {
     let receipt = s.eval("\n1 / 0").unwrap();
     assert!(exception(&receipt).stack.contains("cell"), "{receipt:?}");
     assert_eq!(s.eval("count + 1").unwrap().result, Some(json!(43)));
+    // A task left running by one cell: its host call ended with that cell, so awaiting it later is
+    // an error, not a dead handle.
+    let mut s2 = engine()
+        .session(
+            Language::Python,
+            Call::new().limits(quick()).grants(host_functions()),
+        )
+        .unwrap();
+    s2.eval("import asyncio, capsa\nt = asyncio.create_task(capsa.rpc('slow', 1))\n_ = await asyncio.sleep(0)")
+        .unwrap();
+    let receipt = s2.eval("await t").unwrap();
+    let message = assert_code(&receipt, ErrorCode::GuestException);
+    assert!(message.contains("abandoned"), "{message}");
+    assert_eq!(s2.eval("1 + 1").unwrap().result, Some(json!(2)));
     // Async cells on the session's event loop.
     assert_eq!(
         s.eval("import asyncio\nawait asyncio.sleep(0, result=count)")
