@@ -67,7 +67,7 @@ fn floor(runtime: &[u8], request: Option<String>) -> impl FnMut() {
     // capsa's host calls trap here; the benchmarked programs make none. (Not
     // `define_unknown_imports_as_traps`: it would also shadow WASI imports of newer 0.2 versions.)
     let mut host = linker.instance("capsa:runtime/host@0.1.0").expect("host");
-    for name in ["call-start", "call-wait", "wait-any", "log"] {
+    for name in ["call-start", "call-wait", "wait-any", "call-drop", "log"] {
         host.func_new(name, |_, _, _, _| {
             Err(wasmtime::format_err!("no host calls in the floor"))
         })
