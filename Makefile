@@ -78,6 +78,12 @@ demo: build
 	echo '{"method":"GET","path":"/","query":{"name":"ada"}}' | $(CAPSA) run examples/functions/hello.ts --handler
 	@echo '--- a script that never stops ends at its deadline too'
 	-$(CAPSA) run -c 'try { while (true) {} } catch (e) {}' --lang js --timeout 200ms
+	@echo '--- Python: the value of the final expression is the result (the first run compiles the runtime)'
+	$(CAPSA) run -c 'import statistics; print("averaging"); statistics.mean([1, 2, 6])' --lang py
+	@echo '--- a Python handler called with a request context'
+	echo '{"method":"GET","path":"/","query":{"name":"ada"}}' | $(CAPSA) run examples/functions/hello.py --handler
+	@echo '--- a Python exception shows the traceback of your lines'
+	-$(CAPSA) run -c "$$(printf 'def f(x):\n    return 1 / x\n\nf(0)')" --lang py
 
 test: guests
 	$(CARGO) test $(HOST_ONLY)
