@@ -33,6 +33,9 @@ use crate::sandbox::Call;
 pub use script::{Rejections, Script};
 pub use session::{Compiled, Session, SessionStats};
 
+/// Why wasm has no script runtime.
+const NOT_A_SCRIPT: &str = "a wasm module is not a script: use `Engine::load`";
+
 /// A language capsa runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Language {
@@ -87,9 +90,7 @@ impl Language {
     /// The runtime module that runs scripts of this language.
     pub(crate) fn runtime(self, engine: &Engine) -> Result<Module> {
         match self {
-            Language::Wasm => Err(Error::invalid_input(
-                "a wasm module is not a script: use `Engine::load`",
-            )),
+            Language::Wasm => Err(Error::invalid_input(NOT_A_SCRIPT)),
             Language::JavaScript | Language::TypeScript => js::runtime(engine),
             Language::Python => python::runtime(engine),
         }

@@ -96,11 +96,7 @@ impl Script {
                 let stripped = typescript::strip(source, file)?;
                 (stripped.code, stripped.is_module, Some(stripped.source_map))
             }
-            Language::Wasm => {
-                return Err(Error::invalid_input(
-                    "a wasm module is not a script: use `Engine::load`",
-                ));
-            }
+            Language::Wasm => return Err(Error::invalid_input(super::NOT_A_SCRIPT)),
         };
         let mut inner = ScriptInner {
             language,

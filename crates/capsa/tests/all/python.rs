@@ -142,6 +142,11 @@ fn print_and_stderr_and_the_final_expression() {
     assert_eq!(py("float('nan')").result, Some(json!("nan")));
     assert_eq!(py("None").result, None);
     assert_eq!(py("x = 1").result, None);
+    // Keys JSON would merge: its repr, with nothing lost.
+    assert_eq!(
+        py("{1: 'a', '1': 'b'}").result,
+        Some(json!("{1: 'a', '1': 'b'}"))
+    );
     // Integers beyond 64 bits keep every digit.
     assert_eq!(py("2 ** 64").result, Some(json!("18446744073709551616")));
 }
@@ -515,10 +520,41 @@ fn unbounded_recursion_is_a_stack_overflow() {
         py("import sys\nsys.setrecursionlimit(10**6)\ndef f(n):\n    return f(n + 1)\nf(0)");
     assert_code(&receipt, ErrorCode::StackOverflow);
     assert_py_still_serves();
-    // Under Python's own limit, a RecursionError is the same code.
+    // Under Python's own limit, a RecursionError is the same code, and its traceback shows only the
+    // innermost frames.
     let receipt = py("def f(n):\n    return f(n + 1)\nf(0)");
     assert_code(&receipt, ErrorCode::StackOverflow);
+    let stack = &exception(&receipt).stack;
+    assert!(stack.contains("outer frames not shown"), "{stack}");
+    assert!(stack.lines().count() < 100, "{stack}");
     assert_py_still_serves();
+    // The limit a program may set is capped.
+    assert_eq!(
+        py("import sys\nsys.setrecursionlimit(10**9)\nsys.getrecursionlimit()").result,
+        Some(json!(100_000))
+    );
+}
+
+#[test]
+fn misuse_of_the_host_interface_traps_the_guest_not_the_host() {
+    // More handles than can be in flight, and a handle that was never started.
+    for code in [
+        "from wit_world.imports import host\nhost.wait_any([1] * 33, 0)",
+        "from wit_world.imports import host\nhost.call_wait(999)",
+    ] {
+        let receipt = py(code);
+        assert_code(&receipt, ErrorCode::Trap);
+        assert_py_still_serves();
+    }
+    // Dropping an unknown handle is harmless.
+    assert!(py("from wit_world.imports import host\nhost.call_drop(999)").is_ok());
+}
+
+#[test]
+fn an_event_loop_with_nothing_to_wait_for_fails_instead_of_hanging() {
+    let receipt = py("import asyncio\nawait asyncio.get_running_loop().create_future()");
+    let message = assert_code(&receipt, ErrorCode::GuestException);
+    assert!(message.contains("nothing left to wait for"), "{message}");
 }
 
 #[test]
