@@ -1,27 +1,147 @@
-//! Persistent stores for capsa.
+//! Persistent stores for capsa: the function registry of a gateway, and the backends of the
+//! key-value capability.
 //!
-//! So far: backends of the key-value capability ([`capsa::kv::KvBackend`]):
+//! # The function registry
+//!
+//! A [`Registry`] keeps functions: each a series of numbered, immutable versions (code, language,
+//! opaque metadata and the code's SHA-256 digest), plus aliases such as `canary` that point at one of
+//! them. Names are parsed once into [`FunctionName`] and [`AliasName`], which only hold characters
+//! that are safe in paths, keys and URLs; a [`FunctionRef`] such as `hello@3` or `hello@canary`
+//! selects a version with a [`Selector`].
+//!
+//! - [`SqliteRegistry`]: a SQLite file (WAL, `synchronous = FULL`): a version is on disk once `put`
+//!   returns.
+//! - [`RedisRegistry`]: a Redis server, so that several gateways share one registry.
+//!
+//! # Key-value backends
+//!
+//! Backends of [`capsa::kv::KvBackend`], the store behind the key-value capability:
 //!
 //! - [`SqliteKv`]: a SQLite file (WAL, `synchronous = FULL`): an acknowledged `set` survives `kill -9`
 //!   and power loss. The embedded default for anything persistent.
 //! - [`RedisKv`]: a Redis server, so that several capsa processes share one store.
 //!
-//! Both pass the same behaviour suite as the in-memory backend (`tests/kv.rs`).
+//! Every backend passes the same behaviour suite as its siblings (`tests/registry.rs`,
+//! `tests/kv.rs`). [`Store::open`] opens a registry and a KV backend together from one URL.
+//!
+//! # Example
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//! use capsa::{Grants, kv::KvGrant};
+//! use capsa_store::{FunctionRef, NewVersion, Store};
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = Arc::new(capsa_store::SqliteKv::open("data/kv.db")?);
-//! let grants = Grants::new().kv(KvGrant::new(store, "my-app")?);
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Store::open("sqlite:data").await?;
+//! let hello: FunctionRef = "hello".parse()?;
+//! let new = NewVersion {
+//!     language: "js".into(),
+//!     code: b"export default () => 'hi'".to_vec(),
+//!     metadata: serde_json::json!({}),
+//! };
+//! let stored = store.registry.put(&hello.name, new).await?;
+//! assert_eq!(stored.version, 1);
+//! let latest = store.registry.resolve(&hello.name, &hello.selector).await?;
+//! assert_eq!(latest.map(|v| v.digest), Some(stored.digest));
 //! # Ok(()) }
 //! ```
 
 #![deny(missing_docs)]
 
+mod names;
 mod redis_kv;
+mod redis_registry;
+mod registry;
 mod sqlite;
+mod sqlite_registry;
 
+use std::path::Path;
+use std::sync::Arc;
+
+pub use names::{AliasName, FunctionName, FunctionRef, NameError, Selector};
 pub use redis_kv::RedisKv;
+pub use redis_registry::RedisRegistry;
+pub use registry::{FunctionInfo, NewVersion, Registry, StoreError, VersionInfo};
 pub use sqlite::SqliteKv;
+pub use sqlite_registry::SqliteRegistry;
+
+/// The store a gateway uses: its function registry and the backend of its key-value capability, both
+/// on the same SQLite directory or Redis server.
+pub struct Store {
+    /// The function registry.
+    pub registry: Arc<dyn Registry>,
+    /// The key-value backend.
+    pub kv: Arc<dyn capsa::kv::KvBackend>,
+    description: String,
+}
+
+impl Store {
+    /// Opens the store at `url`:
+    ///
+    /// - `sqlite:DIR` or a plain directory path: `DIR/registry.db` ([`SqliteRegistry`]) and
+    ///   `DIR/kv.db` ([`SqliteKv`]), creating the directory if needed;
+    /// - `redis://[:PASSWORD@]HOST:PORT[/DB]`: [`RedisRegistry`] and [`RedisKv`] on that server, which
+    ///   must be reachable now. (`rediss://` is recognised, but this build has no TLS support and
+    ///   refuses it.)
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the URL has another form, or the store cannot be opened or
+    /// reached.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            let registry = RedisRegistry::connect(url).await?;
+            let kv = RedisKv::new(url).map_err(|e| StoreError::Backend(e.to_string()))?;
+            return Ok(Store {
+                description: registry.address().to_owned(),
+                registry: Arc::new(registry),
+                kv: Arc::new(kv),
+            });
+        }
+        let dir = match url.strip_prefix("sqlite:") {
+            Some(dir) => dir,
+            None if !url.is_empty() && !url.contains("://") => url,
+            None => {
+                return Err(StoreError::Backend(format!(
+                    "store url `{}`: use `sqlite:DIR`, a directory path, `redis://HOST:PORT` \
+                     or `rediss://HOST:PORT`",
+                    redis_registry::redact(url)
+                )));
+            }
+        };
+        if dir.is_empty() {
+            return Err(StoreError::Backend(format!(
+                "store url `{url}`: name a directory after `sqlite:`"
+            )));
+        }
+        let dir = Path::new(dir).to_owned();
+        // Creating directories and files, and SQLite's first fsyncs, are blocking I/O.
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                StoreError::Backend(format!("store directory `{}`: {e}", dir.display()))
+            })?;
+            let registry = SqliteRegistry::open(dir.join("registry.db"))?;
+            let kv = SqliteKv::open(dir.join("kv.db"))
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let shown = std::fs::canonicalize(&dir).unwrap_or(dir);
+            Ok(Store {
+                registry: Arc::new(registry),
+                kv: Arc::new(kv),
+                description: format!("sqlite:{}", shown.display()),
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("opening the store failed: {e}")))?
+    }
+
+    /// A short description for logs: `sqlite:/absolute/dir` or `redis://HOST:PORT`, never a password.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("at", &self.description)
+            .finish_non_exhaustive()
+    }
+}
