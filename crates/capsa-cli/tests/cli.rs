@@ -796,6 +796,34 @@ fn handler_mode_reads_the_request_from_stdin() {
 }
 
 #[test]
+fn a_wasi_http_component_answers_with_handler() {
+    let capsa = Capsa::new();
+    let component = capsa_test_programs::http_component_path();
+    let component = component.to_str().unwrap();
+    let out = capsa.run_with_stdin(
+        &["run", component, "--handler"],
+        r#"{"method":"GET","path":"/hello","query":{"name":"ada"}}"#,
+    );
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let response: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(response["status"], 200);
+    assert_eq!(response["headers"]["content-type"], "application/json");
+    assert_eq!(response["body"], r#"{"hello":"ada"}"#);
+
+    // A limit ends it like any guest.
+    let out = capsa.run_with_stdin(
+        &["run", component, "--handler", "--timeout", "200ms"],
+        r#"{"method":"GET","path":"/loop"}"#,
+    );
+    assert_error(&out, "timeout", 124);
+
+    // Without `--handler` there is nothing to run.
+    let out = capsa.run(&["run", component]);
+    assert_error(&out, "invalid_input", 64);
+    assert!(stderr(&out).contains("handler"), "{}", stderr(&out));
+}
+
+#[test]
 fn the_repl_keeps_state_and_runs_commands() {
     let capsa = Capsa::scripts();
     let input = "let total = 0\nfunction add(n) {\n  total += n\n  return total\n}\nadd(40)\nadd(2)\nhost.on('hit', (p) => p.n * 2)\n.dispatch hit {\"n\": 21}\nthrow new Error('x')\ntotal\n.reset\ntypeof total\n.stats\n.load /no/such/file.js\n.dispatch hit {oops\n.frob\n.exit\n1 + 1\n";

@@ -44,7 +44,8 @@ pub struct Engine {
 pub(crate) struct EngineInner {
     pub(crate) wasmtime: wasmtime::Engine,
     pub(crate) linker: Linker<SandboxState>,
-    /// The linker of components (capsa's Python runtime): WASI 0.2 and the same host-call ABI.
+    /// The linker of components (capsa's Python runtime, users' `wasi:http` components): WASI 0.2,
+    /// `wasi:http` and the same host-call ABI.
     pub(crate) component_linker: wasmtime::component::Linker<SandboxState>,
     pub(crate) cache: ArtifactCache,
     pub(crate) cpu_budget: bool,
@@ -152,6 +153,9 @@ impl EngineBuilder {
             .map_err(|e| Error::internal(format!("cannot link host functions: {e:#}")))?;
         let mut component_linker = wasmtime::component::Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_async(&mut component_linker)
+            .and_then(|()| {
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker)
+            })
             .and_then(|()| capability::abi::add_to_component_linker(&mut component_linker))
             .map_err(|e| Error::internal(format!("cannot link host functions: {e:#}")))?;
 
@@ -255,13 +259,16 @@ impl Engine {
         EngineBuilder::default()
     }
 
-    /// Loads a module from `.wasm` or `.wat` bytes, compiling it unless the cache has it.
+    /// Loads a module from `.wasm` or `.wat` bytes, compiling it unless the cache has it: a core wasm
+    /// module, or a component that exports `wasi:http/incoming-handler@0.2.x` (the `wasi:http/proxy`
+    /// world, as `wasmtime serve` and Spin run them), which runs as a handler
+    /// ([`Module::handle`](crate::Module::handle)).
     ///
     /// # Errors
     ///
     /// `invalid_module` when the bytes are not a module capsa can run: malformed wasm or wat, a
-    /// component, a precompiled artifact (capsa never deserialises artifacts it did not write), or an
-    /// import capsa does not provide.
+    /// component that does not export `wasi:http/incoming-handler`, a precompiled artifact (capsa never
+    /// deserialises artifacts it did not write), or an import capsa does not provide.
     pub fn load(&self, bytes: &[u8]) -> Result<Module> {
         Module::load(self, bytes)
     }

@@ -8,7 +8,9 @@
 //! - [`Engine::load`] turns `.wasm`/`.wat` bytes into a [`Module`], compiling at most once per content
 //!   hash and engine configuration;
 //! - [`Module::run`] runs a [`Call`] (stdin, args, [`Limits`], [`Grants`], entry point) in a new
-//!   store and instance, and returns a [`Receipt`]: outcome, exit code, output, result and [`Stats`].
+//!   store and instance, and returns a [`Receipt`]: outcome, exit code, output, result and [`Stats`];
+//! - [`Module::handle`] calls a module as an HTTP handler with a request context, including
+//!   `wasi:http/proxy` components built by any toolchain ([`Module::is_http_proxy`]).
 //!
 //! Guests reach the host only through what the call grants: env vars, mounted directories and named
 //! [`HostFunctions`] behind capsa's host-call ABI (`docs/abi.md`).

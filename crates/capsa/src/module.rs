@@ -2,16 +2,22 @@
 
 use std::sync::Arc;
 
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use wasmtime::{ExternType, FuncType, InstancePre};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::cache::{Artifact, ArtifactSource, Digest, hex};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::lang::wasi_http::IncomingRequest;
 use crate::receipt::Receipt;
-use crate::sandbox::{self, Call, SandboxState};
+use crate::sandbox::{self, Call, Prepared, SandboxState};
 
 /// A WebAssembly module ready to run: compiled once, instantiated fresh for every call.
+///
+/// A core wasm module (a WASI command or a module of exported functions), or a `wasi:http/proxy`
+/// component ([`Module::is_http_proxy`]), which is called as a handler ([`Module::handle`]).
 ///
 /// Cheap to clone and safe to share between threads. Get one from [`Engine::load`] or
 /// [`Engine::load_file`].
@@ -33,6 +39,8 @@ pub(crate) enum Linked {
     Core(InstancePre<SandboxState>),
     /// A component: capsa's Python runtime. Called through one `string -> string` export.
     Component(wasmtime::component::InstancePre<SandboxState>),
+    /// A user's component exporting `wasi:http/incoming-handler` (the `wasi:http/proxy` world).
+    HttpProxy(ProxyPre<SandboxState>),
 }
 
 /// What the first bytes of a file say it is.
@@ -56,26 +64,54 @@ fn kind(bytes: &[u8]) -> Kind {
 
 impl Module {
     pub(crate) fn load(engine: &Engine, bytes: &[u8]) -> Result<Module> {
-        match kind(bytes) {
-            Kind::Core | Kind::Text => {}
-            Kind::Component => {
-                return Err(Error::invalid_module(
-                    "this is a wasm component; capsa runs core wasm modules (wasi:http components come with the gateway)",
-                ));
-            }
-            Kind::Precompiled => {
-                return Err(Error::invalid_module(
-                    "precompiled artifacts are not accepted: pass the `.wasm` or `.wat` source",
-                ));
-            }
-            Kind::Unknown => {
-                return Err(Error::invalid_module(
-                    "not a WebAssembly module: expected wasm binary or wat text",
-                ));
-            }
-        }
         let digest: Digest = Sha256::digest(bytes).into();
-        Module::from_source(engine, digest, &|| Ok(bytes.to_vec()))
+        let binary;
+        let bytes = match kind(bytes) {
+            // Text becomes binary here, so a component in text is known as one.
+            Kind::Text => {
+                binary = wat::parse_bytes(bytes)
+                    .map_err(|e| Error::invalid_module(format!("{e}")))?
+                    .into_owned();
+                binary.as_slice()
+            }
+            _ => bytes,
+        };
+        match kind(bytes) {
+            Kind::Core => Module::from_source(engine, digest, &|| Ok(bytes.to_vec())),
+            Kind::Component => {
+                let module = Module::from_source(engine, digest, &|| Ok(bytes.to_vec()))?;
+                module.into_http_proxy()
+            }
+            Kind::Precompiled => Err(Error::invalid_module(
+                "precompiled artifacts are not accepted: pass the `.wasm` or `.wat` source",
+            )),
+            Kind::Unknown | Kind::Text => Err(Error::invalid_module(
+                "not a WebAssembly module: expected wasm binary or wat text",
+            )),
+        }
+    }
+
+    /// This component as a `wasi:http/proxy` handler.
+    fn into_http_proxy(self) -> Result<Module> {
+        let Linked::Component(pre) = &self.inner.linked else {
+            return Ok(self);
+        };
+        let proxy = ProxyPre::new(pre.clone()).map_err(|e| {
+            Error::invalid_module(format!(
+                "this component does not export `wasi:http/incoming-handler@0.2.x`; capsa runs \
+                 components of the `wasi:http/proxy` world (other components are not supported): {e:#}"
+            ))
+        })?;
+        let inner = ModuleInner {
+            linked: Linked::HttpProxy(proxy),
+            digest: self.inner.digest,
+            source: self.inner.source,
+            functions: Vec::new(),
+        };
+        Ok(Module {
+            engine: self.engine,
+            inner: Arc::new(inner),
+        })
     }
 
     /// The module filed under `digest` in the artifact cache, made from `source` when it is not cached.
@@ -125,9 +161,10 @@ impl Module {
     /// # Errors
     ///
     /// Only for problems of the caller's making: `invalid_input` (bad arguments, a fuel budget on an
-    /// engine without one, a directory that cannot be mounted, or calling this from inside an async
-    /// runtime, where [`Module::run_async`] is the right call), `not_found` (no such export) and
-    /// `internal`. Everything the guest does, including every limit it hits, is in the receipt.
+    /// engine without one, a directory that cannot be mounted, a `wasi:http` component, which is
+    /// called with [`Module::handle`], or calling this from inside an async runtime, where
+    /// [`Module::run_async`] is the right call), `not_found` (no such export) and `internal`.
+    /// Everything the guest does, including every limit it hits, is in the receipt.
     pub fn run(&self, call: Call) -> Result<Receipt> {
         self.block_on(self.run_async(call))
     }
@@ -150,6 +187,47 @@ impl Module {
     /// As [`Module::run`].
     pub async fn run_async(&self, call: Call) -> Result<Receipt> {
         sandbox::run(self, call).await
+    }
+
+    /// Calls the module as a handler with a request context (SPEC §2, `docs/contract.md`) in a fresh
+    /// sandbox, blocking the current thread.
+    ///
+    /// - A `wasi:http/proxy` component ([`Module::is_http_proxy`]) gets the context as a `wasi:http`
+    ///   incoming request (scheme `http`, the authority from the `host` header or `localhost`, the
+    ///   path and the `query` object re-encoded) and its `wasi:http/incoming-handler` is called. The
+    ///   receipt's result is its response, `{"status", "headers", "body"}` (or `"body_base64"` for a
+    ///   body that is not UTF-8; repeated headers joined with `, `). The body counts against
+    ///   [`Limits::max_output`](crate::Limits::max_output) on its own: past it the call ends with
+    ///   `output_limit_exceeded`. Outgoing requests (`wasi:http/outgoing-handler`) go out only
+    ///   through the call's HTTP grant.
+    /// - A core module gets the context as JSON on stdin, as [`Module::run`] with that stdin; the
+    ///   call's stdin is replaced.
+    ///
+    /// # Errors
+    ///
+    /// As [`Module::run`]; `invalid_input` for a context a `wasi:http` request cannot be made of.
+    pub fn handle(&self, context: &Value, call: Call) -> Result<Receipt> {
+        self.block_on(self.handle_async(context, call))
+    }
+
+    /// As [`Module::handle`], in an async runtime (as [`Module::run_async`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Module::handle`].
+    pub async fn handle_async(&self, context: &Value, call: Call) -> Result<Receipt> {
+        if self.is_http_proxy() {
+            let request = IncomingRequest::from_context(context)?;
+            sandbox::run_prepared(self, call, Prepared::Http(request)).await
+        } else {
+            self.run_async(call.stdin(context.to_string())).await
+        }
+    }
+
+    /// Whether this is a `wasi:http/proxy` component: one that exports
+    /// `wasi:http/incoming-handler@0.2.x`. It runs only as a handler ([`Module::handle`]).
+    pub fn is_http_proxy(&self) -> bool {
+        matches!(self.inner.linked, Linked::HttpProxy(_))
     }
 
     /// The SHA-256 of the module's source bytes, in hex.
@@ -203,7 +281,7 @@ impl Module {
         &self.inner.linked
     }
 
-    /// Whether this is a component (a language runtime), not a core module.
+    /// Whether this is a component of a language runtime, not a core module or a user's component.
     pub(crate) fn is_component(&self) -> bool {
         matches!(self.inner.linked, Linked::Component(_))
     }

@@ -9,10 +9,12 @@ use serde_json::Value;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline, Val, ValType};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capability::abi::HostCalls;
 use crate::capability::{Grants, wasi_context};
 use crate::error::{Error, ErrorCode, Result};
+use crate::lang::wasi_http::{self, IncomingRequest};
 use crate::limits::Limits;
 use crate::module::{Linked, Module};
 use crate::output::{Capture, OutputListener};
@@ -148,7 +150,7 @@ impl Call {
 
 /// A limit tripped by the host (deadline, output cap, host-call cap). Raised as the trap that ends the
 /// guest, and recognised again when the receipt is made.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub(crate) struct LimitExceeded {
     pub(crate) code: ErrorCode,
@@ -177,6 +179,8 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The data of a sandbox's store.
 pub(crate) struct SandboxState {
     pub(crate) wasi: WasiP1Ctx,
+    /// `wasi:http` state of a component (its resources live in the WASI resource table).
+    pub(crate) http: WasiHttpCtx,
     pub(crate) limiter: Limiter,
     pub(crate) host: HostCalls,
     pub(crate) capture: Capture,
@@ -185,6 +189,19 @@ pub(crate) struct SandboxState {
 impl wasmtime_wasi::WasiView for SandboxState {
     fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
         self.wasi.ctx()
+    }
+}
+
+impl WasiHttpView for SandboxState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let wasi = wasmtime_wasi::WasiView::ctx(&mut self.wasi);
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: wasi.table,
+            // Outgoing requests go through the call's HTTP grant and host-call caps
+            // (`capability::http::outgoing`).
+            hooks: &mut self.host,
+        }
     }
 }
 
@@ -338,16 +355,27 @@ pub(crate) enum Prepared {
         args: Vec<String>,
         returns_string: bool,
     },
+    /// A `wasi:http` component's handler, called with this request.
+    Http(IncomingRequest),
 }
 
 /// Why the guest part of a call failed.
-enum Failed {
+pub(crate) enum Failed {
     Instantiate(wasmtime::Error),
     Run(wasmtime::Error),
 }
 
 pub(crate) async fn run(module: &Module, call: Call) -> Result<Receipt> {
     let prepared = prepare(module, &call.entry)?;
+    run_prepared(module, call, prepared).await
+}
+
+/// Runs an entry point already checked against the module, in a fresh sandbox.
+pub(crate) async fn run_prepared(
+    module: &Module,
+    call: Call,
+    prepared: Prepared,
+) -> Result<Receipt> {
     let mut sandbox = Sandbox::open(module, &call)?;
     Ok(sandbox.invoke(&prepared, &call.limits).await)
 }
@@ -376,6 +404,7 @@ impl Sandbox {
         let capture = Capture::new(limits.max_output.bytes());
         let state = SandboxState {
             wasi: wasi_context(call, &capture, engine.inner.cache.root())?,
+            http: WasiHttpCtx::new(),
             limiter: Limiter::new(limits),
             host: HostCalls::new(
                 call.grants.clone(),
@@ -435,7 +464,11 @@ impl Sandbox {
             }
         }
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
+        store.epoch_deadline_callback(move |mut store| {
+            // A limit passed where the guest could not be stopped at once ends it here.
+            if let Some(limit) = store.data_mut().host.tripped.take() {
+                return Err(wasmtime::Error::new(limit));
+            }
             if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(LimitExceeded::new(
                     ErrorCode::Timeout,
@@ -462,6 +495,7 @@ impl Sandbox {
                 &self.module,
                 &mut self.instance,
                 prepared,
+                limits,
                 &mut instantiate_us,
             );
             let metered = cpu_metered(
@@ -499,6 +533,11 @@ impl Sandbox {
                 None,
                 None,
             ),
+            // A limit passed in a host hook that the guest finished before its next epoch check.
+            Ok(Ok(_)) if state.host.tripped.is_some() => {
+                let limit = state.host.tripped.clone();
+                (limit.map(|l| failure(l.code, l.message)), None, None)
+            }
             Ok(Ok(result)) => (None, Some(0), result),
             Ok(Err(failed)) => classify(failed, state, engine.inner.max_wasm_stack, limits),
         };
@@ -540,7 +579,7 @@ fn check_limits(engine: &crate::Engine, limits: &Limits) -> Result<()> {
     Ok(())
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
@@ -678,6 +717,11 @@ fn classify(
 
 /// Checks the entry point against the module's exports and converts the arguments.
 pub(crate) fn prepare(module: &Module, entry: &Entry) -> Result<Prepared> {
+    if module.is_http_proxy() {
+        return Err(Error::invalid_input(
+            "a wasi:http component is called as a handler (`--handler` / the gateway)",
+        ));
+    }
     if module.is_component() {
         // Components are capsa's own runtimes, called through one `string -> string` export; its
         // type is checked when it is called.
@@ -821,8 +865,20 @@ async fn execute(
     module: &Module,
     instance: &mut Option<Instance>,
     prepared: &Prepared,
+    limits: &Limits,
     instantiate_us: &mut u64,
 ) -> std::result::Result<Option<Value>, Failed> {
+    if let Linked::HttpProxy(pre) = module.linked() {
+        let Prepared::Http(request) = prepared else {
+            return Err(Failed::Run(abi_misuse(
+                "a wasi:http component is called as a handler",
+            )));
+        };
+        let max_body = limits.max_output.bytes();
+        return wasi_http::serve(store, pre, request, max_body, instantiate_us)
+            .await
+            .map(Some);
+    }
     let (instance, fresh) = match instance {
         Some(instance) => (*instance, false),
         None => {
@@ -833,6 +889,11 @@ async fn execute(
                     .instantiate_async(&mut *store)
                     .await
                     .map(Instance::Component),
+                Linked::HttpProxy(_) => {
+                    return Err(Failed::Run(abi_misuse(
+                        "a wasi:http component is called as a handler",
+                    )));
+                }
             }
             .map_err(Failed::Instantiate)?;
             *instantiate_us = micros(began.elapsed());
@@ -880,6 +941,9 @@ async fn execute(
                 args,
                 returns_string,
             } => call_with_strings(store, &instance, name, args, *returns_string).await,
+            Prepared::Http(_) => Err(abi_misuse(
+                "a wasm module is called as a handler with the context on stdin",
+            )),
         }
     };
     run.await.map_err(Failed::Run)

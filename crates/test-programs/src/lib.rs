@@ -2,7 +2,8 @@
 //! servers they talk to.
 //!
 //! The programs in `src/bin/` are built for `wasm32-wasip1` with the `guest` profile by `make guests`
-//! (CI runs it before the tests); the tests load the `.wasm` files from the shared target directory.
+//! (CI runs it before the tests), and so is the `wasi:http` component of `crates/test-http-component`
+//! for `wasm32-wasip2`; the tests load the `.wasm` files from the shared target directory.
 
 use std::path::{Path, PathBuf};
 
@@ -12,12 +13,34 @@ use std::path::{Path, PathBuf};
 ///
 /// When the program has not been built, with a message saying how to build it.
 pub fn path(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    built("wasm32-wasip1", name)
+}
+
+/// The path of the built `wasi:http/proxy` test component (`crates/test-http-component`, built for
+/// `wasm32-wasip2`).
+///
+/// # Panics
+///
+/// As [`path`].
+pub fn http_component_path() -> PathBuf {
+    built("wasm32-wasip2", "capsa_test_http_component")
+}
+
+/// The bytes of the built `wasi:http/proxy` test component.
+///
+/// # Panics
+///
+/// As [`path`].
+pub fn http_component() -> Vec<u8> {
+    std::fs::read(http_component_path()).expect("read the test component")
+}
+
+/// `target/<target>/guest/<name>.wasm` in the shared target directory.
+fn built(target: &str, name: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target
-        .join("wasm32-wasip1/guest")
-        .join(format!("{name}.wasm"));
+    let path = dir.join(target).join("guest").join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "test program `{}` is missing: run `make guests` first",

@@ -15,7 +15,8 @@ use crate::opts::SandboxArgs;
     after_help = "Examples:\n  capsa run hello.wasm -- --greeting hi\n  capsa run -c '(module (func (export \"_start\")))'\n  echo '{\"n\":1}' | capsa run echo.wasm --json --timeout 500ms\n  capsa run -c 'const xs = [1, 2, 3]; xs.map(x => x * 2)' --lang js\n  capsa run -c 'import math; math.factorial(20)' --lang py\n  echo '{\"method\":\"GET\",\"path\":\"/\"}' | capsa run api.ts --handler"
 )]
 pub struct RunArgs {
-    /// The program: a `.wasm`/`.wat` module, or a `.js`/`.mjs`/`.ts`/`.py` script
+    /// The program: a `.wasm`/`.wat` module or `wasi:http` component, or a `.js`/`.mjs`/`.ts`/`.py`
+    /// script
     #[arg(required_unless_present = "code", conflicts_with = "code")]
     file: Option<PathBuf>,
     /// The program's source inline, instead of a file
@@ -26,7 +27,7 @@ pub struct RunArgs {
     lang: Option<Lang>,
     /// Call the program as a handler (SPEC §2): stdin is the request context as JSON, the result
     /// is the response. Scripts define `handler(request)` (JS, TS, Python) or `export default {
-    /// fetch(request) }` (JS, TS)
+    /// fetch(request) }` (JS, TS); a `wasi:http/proxy` component gets it as an HTTP request
     #[arg(long)]
     handler: bool,
     /// Scripts: what an unhandled promise rejection does when the call ends

@@ -66,6 +66,9 @@ pub(crate) struct HostCalls {
     pub(crate) first_failure: Option<(std::time::Instant, ErrorCode, String)>,
     /// The codes of every host call that failed, each once: what a guest may truthfully say ended it.
     pub(crate) failure_codes: Vec<ErrorCode>,
+    /// A limit passed where the guest could not be stopped at once (inside a `wasi:http` request
+    /// hook); the sandbox raises it as a trap at the guest's next epoch check, or at the end.
+    pub(crate) tripped: Option<LimitExceeded>,
 }
 
 enum Pending {
@@ -102,6 +105,7 @@ impl HostCalls {
             egress_bytes: 0,
             first_failure: None,
             failure_codes: Vec::new(),
+            tripped: None,
         }
     }
 
@@ -117,6 +121,7 @@ impl HostCalls {
         self.egress_bytes = 0;
         self.first_failure = None;
         self.failure_codes.clear();
+        self.tripped = None;
     }
 
     fn start(&mut self, name: &[u8], args: &[u8]) -> wasmtime::Result<u32> {
@@ -132,36 +137,9 @@ impl HostCalls {
                 format!("guest has more than {MAX_PENDING} host calls started and not read"),
             )));
         }
-        self.calls += 1;
-        if self.calls > self.max_calls {
-            return Err(wasmtime::Error::new(LimitExceeded::new(
-                ErrorCode::HostCallLimitExceeded,
-                format!("guest made more than {} host calls", self.max_calls),
-            )));
-        }
-        self.egress_bytes += (name.len() + args.len()) as u64;
-        if self.egress_bytes > self.max_egress {
-            return Err(wasmtime::Error::new(LimitExceeded::new(
-                ErrorCode::HostCallLimitExceeded,
-                format!(
-                    "guest sent more than {} through host calls",
-                    crate::ByteSize(self.max_egress).approx()
-                ),
-            )));
-        }
+        let egress = (name.len() + args.len()) as u64;
         let name = String::from_utf8_lossy(name).into_owned();
-        self.calls_by_cap.resize(self.grants.call_caps.len(), 0);
-        for (i, (prefix, max, what)) in self.grants.call_caps.iter().enumerate() {
-            if name.starts_with(prefix) {
-                self.calls_by_cap[i] += 1;
-                if self.calls_by_cap[i] > *max {
-                    return Err(wasmtime::Error::new(LimitExceeded::new(
-                        ErrorCode::HostCallLimitExceeded,
-                        format!("guest made more than {max} {what}"),
-                    )));
-                }
-            }
-        }
+        self.count(&name, egress).map_err(wasmtime::Error::new)?;
         let handle = self.next_handle;
         self.next_handle = self.next_handle.wrapping_add(1).max(1);
 
@@ -196,6 +174,65 @@ impl HostCalls {
         Ok(handle)
     }
 
+    /// Counts one host call named `name` that sends `egress` bytes, against the call's caps (all calls,
+    /// egress bytes, and the cap of its capability, e.g. HTTP fetches).
+    ///
+    /// # Errors
+    ///
+    /// `host_call_limit_exceeded` once a cap is passed; the call must then end.
+    pub(crate) fn count(&mut self, name: &str, egress: u64) -> Result<(), LimitExceeded> {
+        self.calls += 1;
+        if self.calls > self.max_calls {
+            return Err(LimitExceeded::new(
+                ErrorCode::HostCallLimitExceeded,
+                format!("guest made more than {} host calls", self.max_calls),
+            ));
+        }
+        self.egress_bytes = self.egress_bytes.saturating_add(egress);
+        if self.egress_bytes > self.max_egress {
+            return Err(LimitExceeded::new(
+                ErrorCode::HostCallLimitExceeded,
+                format!(
+                    "guest sent more than {} through host calls",
+                    crate::ByteSize(self.max_egress).approx()
+                ),
+            ));
+        }
+        self.calls_by_cap.resize(self.grants.call_caps.len(), 0);
+        for (i, (prefix, max, what)) in self.grants.call_caps.iter().enumerate() {
+            if name.starts_with(prefix) {
+                self.calls_by_cap[i] += 1;
+                if self.calls_by_cap[i] > *max {
+                    return Err(LimitExceeded::new(
+                        ErrorCode::HostCallLimitExceeded,
+                        format!("guest made more than {max} {what}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The call's grants.
+    pub(crate) fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// Remembers a failed host call: its code as evidence, and the first failure as the root cause
+    /// of a guest that then fails.
+    pub(crate) fn record_failure(&mut self, name: &str, err: &HostError) {
+        if !self.failure_codes.contains(&err.code) {
+            self.failure_codes.push(err.code);
+        }
+        if self.first_failure.is_none() {
+            let message = match err.code {
+                ErrorCode::CapabilityDenied => err.message.clone(),
+                _ => format!("host function `{name}` failed: {}", err.message),
+            };
+            self.first_failure = Some((std::time::Instant::now(), err.code, message));
+        }
+    }
+
     /// Turns a finished call into what the guest reads, remembering the first failure.
     fn finish(&mut self, name: &str, result: HostResult) -> Pending {
         match result {
@@ -204,16 +241,7 @@ impl HostCalls {
                 bytes: value.to_string().into_bytes(),
             },
             Err(err) => {
-                if !self.failure_codes.contains(&err.code) {
-                    self.failure_codes.push(err.code);
-                }
-                if self.first_failure.is_none() {
-                    let message = match err.code {
-                        ErrorCode::CapabilityDenied => err.message.clone(),
-                        _ => format!("host function `{name}` failed: {}", err.message),
-                    };
-                    self.first_failure = Some((std::time::Instant::now(), err.code, message));
-                }
+                self.record_failure(name, &err);
                 Pending::Ready {
                     status: STATUS_ERROR,
                     bytes: err.to_json(),

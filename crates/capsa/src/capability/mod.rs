@@ -8,7 +8,7 @@
 //! - **kv**: one namespace of a key-value store ([`kv::KvGrant`]), reached as the host functions
 //!   `kv.get`, `kv.set`, `kv.delete` and `kv.list`;
 //! - **http**: outbound HTTP to allowed hosts ([`http::HttpGrant`]), as the host function
-//!   `http.fetch`.
+//!   `http.fetch`, and as `wasi:http/outgoing-handler` for `wasi:http` components.
 //!
 //! Capabilities plug into the host-call ABI as named functions under a reserved prefix (`kv.`,
 //! `http.`); a host function registered under such a name is never reached.
@@ -41,6 +41,8 @@ pub struct Grants {
     capabilities: HostFunctions,
     /// Per-call caps on the calls of one capability: (name prefix, most calls, what they are).
     pub(crate) call_caps: Vec<(&'static str, u64, &'static str)>,
+    /// The HTTP grant, also used for a `wasi:http` component's outgoing requests.
+    pub(crate) http: Option<http::HttpGrant>,
 }
 
 impl Grants {
@@ -83,6 +85,7 @@ impl Grants {
         self.call_caps.retain(|(prefix, _, _)| *prefix != "http.");
         self.call_caps
             .push(("http.", grant.caps().max_fetches, "fetches"));
+        self.http = Some(grant);
         self
     }
 

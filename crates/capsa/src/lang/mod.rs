@@ -15,6 +15,7 @@ mod scan;
 pub(crate) mod script;
 pub(crate) mod session;
 pub(crate) mod typescript;
+pub(crate) mod wasi_http;
 pub(crate) mod wizer;
 
 use std::path::Path;
@@ -154,14 +155,15 @@ impl Program {
     }
 
     /// Calls the program as a handler with the request context (SPEC §2). A wasm module gets the
-    /// context as JSON on stdin; a script's `handler(request)` gets it as an object.
+    /// context as JSON on stdin, a `wasi:http` component as an incoming request
+    /// ([`Module::handle`]); a script's `handler(request)` gets it as an object.
     ///
     /// # Errors
     ///
     /// As [`Program::run`].
     pub fn handle(&self, context: &Value, call: Call) -> Result<Receipt> {
         match self {
-            Program::Wasm(module) => module.run(call.stdin(context.to_string())),
+            Program::Wasm(module) => module.handle(context, call),
             Program::Script(script) => script.handle(context, call),
         }
     }
@@ -173,7 +175,7 @@ impl Program {
     /// As [`Program::run`].
     pub async fn handle_async(&self, context: &Value, call: Call) -> Result<Receipt> {
         match self {
-            Program::Wasm(module) => module.run_async(call.stdin(context.to_string())).await,
+            Program::Wasm(module) => module.handle_async(context, call).await,
             Program::Script(script) => script.handle_async(context, call).await,
         }
     }

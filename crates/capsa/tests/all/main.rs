@@ -4,6 +4,7 @@ mod cache;
 mod capabilities;
 mod functions;
 mod http_allowlist;
+mod http_component;
 mod http_fetch;
 mod javascript;
 mod kv;

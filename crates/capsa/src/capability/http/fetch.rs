@@ -142,7 +142,22 @@ fn keep_vetted(
 impl GrantInner {
     async fn fetch(&self, args: Value) -> crate::HostResult {
         let request = Request::parse(&args, &self.caps)?;
-        match tokio::time::timeout(self.caps.total_timeout, self.send(request)).await {
+        let fetched = self.send_within_time(request, true).await?;
+        Ok(fetched.into_json())
+    }
+
+    /// [`GrantInner::send`] within the grant's total time.
+    async fn send_within_time(
+        &self,
+        request: Request,
+        follow_redirects: bool,
+    ) -> Result<Fetched, HostError> {
+        match tokio::time::timeout(
+            self.caps.total_timeout,
+            self.send(request, follow_redirects),
+        )
+        .await
+        {
             Ok(result) => result,
             Err(_) => Err(HostError {
                 code: ErrorCode::Timeout,
@@ -184,7 +199,13 @@ impl GrantInner {
             .map_err(|e| HostError::new(format!("cannot build the HTTP client: {e}")))
     }
 
-    async fn send(&self, mut request: Request) -> crate::HostResult {
+    /// Sends `request`, following redirects (each checked again) when `follow_redirects` says so;
+    /// otherwise a redirect is the response.
+    async fn send(
+        &self,
+        mut request: Request,
+        follow_redirects: bool,
+    ) -> Result<Fetched, HostError> {
         let mut url = request.url.clone();
         for hop in 0..=self.caps.max_redirects {
             let target = self
@@ -211,7 +232,8 @@ impl GrantInner {
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .map(str::to_owned);
-            let Some(location) = location.filter(|_| status.is_redirection()) else {
+            let Some(location) = location.filter(|_| follow_redirects && status.is_redirection())
+            else {
                 return self.read(response).await;
             };
             if hop == self.caps.max_redirects {
@@ -246,19 +268,9 @@ impl GrantInner {
         )))
     }
 
-    async fn read(&self, mut response: reqwest::Response) -> crate::HostResult {
-        let status = response.status().as_u16();
-        let mut headers = BTreeMap::<String, String>::new();
-        for (name, value) in response.headers() {
-            let value = String::from_utf8_lossy(value.as_bytes());
-            headers
-                .entry(name.as_str().to_owned())
-                .and_modify(|v| {
-                    v.push_str(", ");
-                    v.push_str(&value);
-                })
-                .or_insert_with(|| value.into_owned());
-        }
+    async fn read(&self, mut response: reqwest::Response) -> Result<Fetched, HostError> {
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -276,10 +288,69 @@ impl GrantInner {
             }
             body.extend_from_slice(&chunk);
         }
-        let (key, body) = crate::capability::text_or_base64("body", body);
-        let mut result = json!({ "status": status, "headers": headers });
+        Ok(Fetched {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A response read whole, within the grant's caps.
+pub(crate) struct Fetched {
+    pub(crate) status: reqwest::StatusCode,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Fetched {
+    /// The response as `http.fetch` answers: `{status, headers, body | body_base64}`, repeated headers
+    /// joined with `, `.
+    fn into_json(self) -> Value {
+        let mut headers = BTreeMap::<String, String>::new();
+        for (name, value) in &self.headers {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        let (key, body) = crate::capability::text_or_base64("body", self.body);
+        let mut result = json!({ "status": self.status.as_u16(), "headers": headers });
         result[key] = body;
-        Ok(result)
+        result
+    }
+}
+
+impl HttpGrant {
+    /// The hosts this grant allows.
+    pub(crate) fn allow_list(&self) -> &AllowList {
+        &self.inner.allow
+    }
+
+    /// Sends one request as a `wasi:http` outgoing request: through the allowlist and the vetted
+    /// resolution like `http.fetch`, within the grant's caps, but without following redirects (the
+    /// guest follows them itself, each as a new request checked again).
+    pub(crate) fn send_once(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+        body: Option<Vec<u8>>,
+    ) -> impl Future<Output = Result<Fetched, HostError>> + Send + 'static {
+        let inner = self.inner.clone();
+        async move {
+            let request = Request {
+                method,
+                url,
+                headers,
+                body,
+            };
+            inner.send_within_time(request, false).await
+        }
     }
 }
 
