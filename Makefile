@@ -2,6 +2,8 @@
 
 CARGO ?= cargo
 GUEST_TARGET := wasm32-wasip1
+# wasi:http/proxy components (the test component of crates/test-http-component) are built for WASI 0.2.
+COMPONENT_TARGET := wasm32-wasip2
 GUESTS := $(CURDIR)/target/$(GUEST_TARGET)/guest
 CAPSA := $(CURDIR)/target/release/capsa
 
@@ -9,8 +11,8 @@ CAPSA := $(CURDIR)/target/release/capsa
 # expects, are one. bindgen (for rquickjs' wasm32 bindings) needs libclang.
 WASI_SDK_DIR := $(CURDIR)/target/wasi-sdk
 GUEST_ENV := WASI_SDK=$(WASI_SDK_DIR) LIBCLANG_PATH=/usr/lib/llvm-19/lib
-# The JavaScript runtime is a wasm-only crate: host builds leave it out.
-HOST_ONLY := --workspace --exclude capsa-js
+# The JavaScript runtime and the test component are wasm-only crates: host builds leave them out.
+HOST_ONLY := --workspace --exclude capsa-js --exclude capsa-test-http-component
 
 # The Python runtime is a CPython component built by componentize-py (pinned) from guests/python, with
 # the IANA time zone data of the pinned tzdata package. Both live in a private venv under target/.
@@ -20,14 +22,18 @@ PY_VENV := $(CURDIR)/target/python-venv
 PY_DEPS := $(CURDIR)/target/python-deps
 PY_RUNTIME := $(CURDIR)/target/python/capsa_python.wasm
 PY_SOURCES := $(wildcard guests/python/*.py guests/python/wit/*.wit)
+# schemathesis (pinned, in its own venv) fuzzes the gateway's /openapi.json in the gateway tests.
+SCHEMATHESIS_VERSION := 4.32.5
+ST_VENV := $(CURDIR)/target/schemathesis-venv
 
-.PHONY: all toolchain wasi-sdk python-runtime guests build demo test lint bench bench-js bench-py clean-cache
+.PHONY: all toolchain wasi-sdk python-runtime guests build demo serve test lint bench bench-gateway bench-js bench-py clean-cache schemathesis
 
 all: build
 
-# The wasm target for guest programs; rustup is the machine's only toolchain manager.
+# The wasm targets for guest programs; rustup is the machine's only toolchain manager.
 toolchain:
 	@rustup target list --installed | grep -qx '$(GUEST_TARGET)' || rustup target add $(GUEST_TARGET)
+	@rustup target list --installed | grep -qx '$(COMPONENT_TARGET)' || rustup target add $(COMPONENT_TARGET)
 
 wasi-sdk:
 	@command -v clang-19 >/dev/null || { echo "clang-19 is missing: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-19-dev" >&2; exit 1; }
@@ -50,10 +56,19 @@ $(PY_RUNTIME): $(PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION) $(PY_SOURC
 
 python-runtime: $(PY_RUNTIME)
 
+$(ST_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION):
+	python3 -m venv $(ST_VENV)
+	$(ST_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+	touch $@
+
+schemathesis: $(ST_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION)
+
 # Guests, in the shared target directory: the JavaScript runtime for wasm32-wasip1 and the Python
-# runtime component (both embedded into the library by its build script), and the Rust test programs.
+# runtime component (both embedded into the library by its build script), the Rust test programs, and
+# the wasi:http test component for wasm32-wasip2 (target/wasm32-wasip2/guest/capsa_test_http_component.wasm).
 guests: toolchain wasi-sdk python-runtime
 	$(GUEST_ENV) $(CARGO) build --target $(GUEST_TARGET) --profile guest -p capsa-js -p capsa-test-programs
+	$(CARGO) build --target $(COMPONENT_TARGET) --profile guest -p capsa-test-http-component
 
 build: guests
 	$(CARGO) build --release -p capsa-cli
@@ -85,19 +100,27 @@ demo: build
 	@echo '--- a Python exception shows the traceback of your lines'
 	-$(CAPSA) run -c "$$(printf 'def f(x):\n    return 1 / x\n\nf(0)')" --lang py
 
-test: guests
+test: guests schemathesis
 	$(CARGO) test $(HOST_ONLY)
 
 lint: guests
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy $(HOST_ONLY) --all-targets -- -D warnings
 	$(GUEST_ENV) $(CARGO) clippy -p capsa-guest -p capsa-test-programs -p capsa-js --target $(GUEST_TARGET) --profile guest -- -D warnings
+	$(CARGO) clippy -p capsa-test-http-component --target $(COMPONENT_TARGET) --profile guest -- -D warnings
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --no-deps -p capsa -p capsa-guest -p capsa-store
 
 bench: guests
 	$(CARGO) bench -p capsa --bench fresh_sandbox
 	$(CARGO) bench -p capsa --bench javascript
 	$(CARGO) bench -p capsa --bench python
+
+# The gateway with example functions in JavaScript, TypeScript, Python and Rust (examples/capsa.toml).
+serve: build
+	$(CAPSA) serve --config examples/capsa.toml
+
+bench-gateway: build
+	bash benches/gateway.sh
 
 bench-js: guests
 	$(CARGO) bench -p capsa --bench javascript

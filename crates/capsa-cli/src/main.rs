@@ -8,6 +8,7 @@ mod opts;
 
 use std::process::ExitCode;
 
+use capsa_server::config::LogFormat;
 use clap::{Parser, Subcommand};
 
 /// Run untrusted code in fresh WebAssembly sandboxes with hard limits.
@@ -24,10 +25,13 @@ enum Command {
     Call(commands::call::CallArgs),
     Compile(commands::compile::CompileArgs),
     Repl(commands::repl::ReplArgs),
+    Serve(commands::serve::ServeArgs),
+    Deploy(commands::deploy::DeployArgs),
+    Functions(commands::functions::FunctionsArgs),
+    Invoke(commands::invoke::InvokeArgs),
 }
 
 fn main() -> ExitCode {
-    init_logging();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -37,10 +41,18 @@ fn main() -> ExitCode {
         }
     };
     let status = match cli.command {
-        Command::Run(args) => commands::run::run(args),
-        Command::Call(args) => commands::call::run(args),
-        Command::Compile(args) => commands::compile::run(args),
-        Command::Repl(args) => commands::repl::run(args),
+        Command::Serve(args) => match args.config() {
+            Ok(config) => {
+                // The gateway logs one record per call at `info`.
+                init_logging(config.log_format.unwrap_or(LogFormat::Text), "info");
+                commands::serve::run(config)
+            }
+            Err(err) => Err(err),
+        },
+        command => {
+            init_logging(LogFormat::Text, "warn");
+            run(command)
+        }
     };
     match status {
         Ok(status) => ExitCode::from(status),
@@ -51,18 +63,37 @@ fn main() -> ExitCode {
     }
 }
 
+fn run(command: Command) -> Result<u8, capsa::Error> {
+    match command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Call(args) => commands::call::run(args),
+        Command::Compile(args) => commands::compile::run(args),
+        Command::Repl(args) => commands::repl::run(args),
+        Command::Deploy(args) => commands::deploy::run(args),
+        Command::Functions(args) => commands::functions::run(args),
+        Command::Invoke(args) => commands::invoke::run(args),
+        Command::Serve(args) => args.config().and_then(commands::serve::run),
+    }
+}
+
 /// Clamps a status into what a process can return: 0..=255.
 pub(crate) fn exit_byte(status: i32) -> u8 {
     u8::try_from(status).unwrap_or(1)
 }
 
-fn init_logging() {
+/// Logs on stderr: `CAPSA_LOG` (an `EnvFilter`) or `default_level`; JSON lines for `--log-format json`.
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAPSA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text if default_level == "warn" => {
+            builder.with_target(false).without_time().init()
+        }
+        LogFormat::Text => builder.with_target(false).init(),
+    }
 }

@@ -1,9 +1,14 @@
 //! One module per subcommand.
 
 pub mod call;
+pub mod client;
 pub mod compile;
+pub mod deploy;
+pub mod functions;
+pub mod invoke;
 pub mod repl;
 pub mod run;
+pub mod serve;
 
 use std::io::Write;
 use std::sync::Arc;

@@ -1,0 +1,400 @@
+//! `capsa.toml`: the gateway's configuration. Unknown keys are rejected with the key named, so a typo
+//! never silently turns a setting off.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data_dir = "capsa-data"
+//!
+//! [auth]
+//! tokens = ["${env.CAPSA_ADMIN_TOKEN}"]
+//!
+//! [limits]
+//! timeout = "2s"
+//! memory = "64MiB"
+//!
+//! [[route]]
+//! path = "/hello/{name}"
+//! function = "functions/hello.js"
+//! env = { GREETING = "hi", API_KEY = "${env.API_KEY}" }
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use capsa::{ByteSize, HumanDuration, Limits};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::function::{GrantSpec, LimitOverrides};
+
+/// The whole configuration file. Every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. By default `127.0.0.1:8080`.
+    pub listen: Option<SocketAddr>,
+    /// Where the SQLite store and the compiled-artifact cache live. By default `capsa-data`.
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite:DIR` or `redis://HOST:PORT`. By default SQLite in the data dir.
+    pub store: Option<String>,
+    /// A directory of `.wasm` plugins served at `POST /execute/{plugin}`.
+    pub plugins: Option<PathBuf>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<LogFormat>,
+    /// Bearer tokens.
+    pub auth: AuthConfig,
+    /// Per-call limits of every function unless a route or deployment lowers them.
+    pub limits: LimitOverrides,
+    /// Connection and admission limits.
+    pub server: ServerConfig,
+    /// OpenTelemetry export.
+    pub telemetry: TelemetryConfig,
+    /// Routes to functions.
+    #[serde(rename = "route")]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format `{other}`: expected text or json"
+            )),
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accepted bearer tokens; `${env.NAME}` references are expanded. `CAPSA_TOKEN` (comma-separated)
+    /// adds more.
+    pub tokens: Vec<String>,
+    /// Require a token for routes and `/run/…` too (registry writes and run-now always need one).
+    pub protect_invoke: bool,
+}
+
+/// `[server]`: what one connection and one request may take, and how many calls run at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Largest request body of an invocation. Larger → 413.
+    pub max_body: ByteSize,
+    /// Largest body of a deployment (`PUT /v1/functions/…`, `POST /v1/run`).
+    pub max_deploy_body: ByteSize,
+    /// Most bytes of request line and headers. More → 431.
+    pub max_header_bytes: ByteSize,
+    /// Most request headers. More → 431.
+    pub max_headers: usize,
+    /// Time a client has to send its request headers, and then its body.
+    pub client_timeout: HumanDuration,
+    /// Calls running at once over the whole gateway.
+    pub concurrency: usize,
+    /// Calls of one function running at once.
+    pub function_concurrency: usize,
+    /// Calls that may wait for a free slot (per gate); more → 503 `busy`.
+    pub queue: usize,
+    /// How long a queued call waits before 503 `busy`.
+    pub queue_timeout: HumanDuration,
+    /// How long shutdown waits for in-flight calls.
+    pub shutdown_grace: HumanDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ServerConfig {
+            max_body: ByteSize::mib(1),
+            max_deploy_body: ByteSize::mib(32),
+            max_header_bytes: ByteSize(16 * 1024),
+            max_headers: 100,
+            client_timeout: HumanDuration(Duration::from_secs(10)),
+            concurrency: 64 * cores,
+            function_concurrency: 32 * cores,
+            queue: 256,
+            queue_timeout: HumanDuration(Duration::from_secs(1)),
+            shutdown_grace: HumanDuration(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// An OTLP/HTTP endpoint (`http://collector:4318`); spans are posted to `{endpoint}/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of exported spans. By default `capsa`.
+    pub service_name: Option<String>,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// `/exact`, `/users/{id}`, `/api/*` (the rest of the path is the `rest` route parameter).
+    pub path: String,
+    /// A file (`.wasm`, `.wat`, `.js`, `.mjs`, `.ts`, `.py`; relative to the config file) or a registry
+    /// reference `name[@version|@alias]`.
+    pub function: String,
+    /// Methods the route answers; all when absent.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Limits of this route's calls.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+    /// Environment variables of the guest; values may reference `${env.NAME}`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Other grants: `allow_hosts`, `kv`, `dirs`.
+    #[serde(default)]
+    pub grants: GrantSpec,
+}
+
+impl Config {
+    /// Reads and checks a configuration file. Relative paths in it are relative to its directory.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` naming the file and the problem (a TOML error names the line and the key).
+    pub fn load(path: &Path) -> Result<Config, ApiError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ApiError::invalid_input(format!("cannot read config `{}`: {e}", path.display()))
+        })?;
+        let mut config = Config::parse(&text)
+            .map_err(|e| ApiError::invalid_input(format!("config `{}`: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.rebase(base);
+        Ok(config)
+    }
+
+    /// Parses configuration text. `${env.NAME}` references are expanded later, where they are used.
+    ///
+    /// # Errors
+    ///
+    /// The TOML error, which names the unknown or malformed key and its line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for route in &self.routes {
+            crate::routes::Pattern::parse(&route.path)?;
+            for method in &route.methods {
+                if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(format!(
+                        "route `{}`: `{method}` is not an HTTP method",
+                        route.path
+                    ));
+                }
+            }
+        }
+        let server = &self.server;
+        if server.concurrency == 0 || server.function_concurrency == 0 {
+            return Err(
+                "server.concurrency and server.function_concurrency must be at least 1".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Makes file paths relative to `base`, the config file's directory.
+    fn rebase(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(dir) = &mut self.data_dir {
+            join(dir);
+        }
+        if let Some(dir) = &mut self.plugins {
+            join(dir);
+        }
+        for route in &mut self.routes {
+            if crate::function::is_file_reference(&route.function) {
+                let mut path = PathBuf::from(&route.function);
+                join(&mut path);
+                route.function = path.to_string_lossy().into_owned();
+            }
+            for dir in &mut route.grants.dirs {
+                // `HOST[:GUEST][:ro]`: only the host part is a path of ours.
+                if !dir.starts_with('/') {
+                    *dir = base.join(&*dir).to_string_lossy().into_owned();
+                }
+            }
+        }
+    }
+
+    /// The listen address, defaulting to loopback.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("capsa-data"))
+    }
+
+    /// The limits every gateway call starts from: SPEC §3's gateway defaults, then `[limits]`.
+    pub fn base_limits(&self) -> Limits {
+        let defaults = Limits {
+            timeout: HumanDuration(Duration::from_secs(5)),
+            memory: ByteSize::mib(128),
+            max_output: ByteSize::mib(4),
+            ..Limits::default()
+        };
+        self.limits.apply(&defaults)
+    }
+}
+
+/// Expands `${env.NAME}` references from the process environment.
+///
+/// # Errors
+///
+/// `invalid_input` naming a variable that is not set, or a reference that is not closed.
+pub fn expand_env(value: &str) -> Result<String, ApiError> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${env.") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 6..];
+        let end = after.find('}').ok_or_else(|| {
+            ApiError::invalid_input(format!("unclosed `${{env.` reference in `{value}`"))
+        })?;
+        let name = &after[..end];
+        let var = std::env::var(name).map_err(|_| {
+            ApiError::invalid_input(format!(
+                "`${{env.{name}}}` refers to the environment variable `{name}`, which is not set"
+            ))
+        })?;
+        out.push_str(&var);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_config_parses() {
+        let config = Config::parse(
+            r#"
+            listen = "0.0.0.0:9000"
+            data_dir = "data"
+            store = "redis://127.0.0.1:6379"
+            log_format = "json"
+            [auth]
+            tokens = ["a", "b"]
+            protect_invoke = true
+            [limits]
+            timeout = "2s"
+            memory = "64MiB"
+            [server]
+            max_body = "2MiB"
+            concurrency = 8
+            [[route]]
+            path = "/users/{id}"
+            function = "users.ts"
+            methods = ["GET", "POST"]
+            limits = { timeout = "1s" }
+            env = { MODE = "prod" }
+            grants = { allow_hosts = ["api.example.com"], kv = "users" }
+            [[route]]
+            path = "/api/*"
+            function = "api@canary"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.listen(), "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.log_format, Some(LogFormat::Json));
+        assert_eq!(config.routes.len(), 2);
+        assert_eq!(config.server.max_body, ByteSize::mib(2));
+        let limits = config.base_limits();
+        assert_eq!(limits.timeout.0, Duration::from_secs(2));
+        assert_eq!(limits.memory, ByteSize::mib(64));
+        assert_eq!(limits.max_output, ByteSize::mib(4));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        for (text, key) in [
+            ("lisen = \"x\"", "lisen"),
+            ("[auth]\ntoken = []", "token"),
+            ("[limits]\nmemroy = \"1MiB\"", "memroy"),
+            (
+                "[[route]]\npath = \"/\"\nfunction = \"a\"\nenvs = {}",
+                "envs",
+            ),
+            (
+                "[[route]]\npath = \"/\"\nfunction = \"a\"\ngrants = { hosts = [] }",
+                "hosts",
+            ),
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for text in [
+            "listen = \"nowhere\"",
+            "[limits]\ntimeout = \"soon\"",
+            "[[route]]\npath = \"no-slash\"\nfunction = \"a\"",
+            "[[route]]\npath = \"/v1/functions\"\nfunction = \"a\"",
+            "[[route]]\npath = \"/\"\nfunction = \"a\"\nmethods = [\"G T\"]",
+            "[server]\nconcurrency = 0",
+        ] {
+            assert!(Config::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn env_references_expand() {
+        // SAFETY: tests in this module do not read this variable concurrently.
+        unsafe { std::env::set_var("CAPSA_TEST_SECRET", "s3cret") };
+        assert_eq!(
+            expand_env("k=${env.CAPSA_TEST_SECRET};").unwrap(),
+            "k=s3cret;"
+        );
+        assert_eq!(expand_env("plain").unwrap(), "plain");
+        assert!(expand_env("${env.CAPSA_TEST_UNSET_VARIABLE}").is_err());
+        assert!(expand_env("${env.OPEN").is_err());
+    }
+}

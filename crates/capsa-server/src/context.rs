@@ -1,0 +1,260 @@
+//! The handler contract over HTTP (SPEC §2, `docs/contract.md`): an HTTP request becomes the request
+//! context; a receipt becomes the HTTP response. The response is checked here, on the host, whatever
+//! the guest's runtime claims to have checked: a guest can rewrite its own runtime.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use base64::Engine as _;
+use capsa::{ErrorCode, Receipt};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, status_of};
+
+/// Builds the request context of a call.
+pub fn request_context(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    route: Map<String, Value>,
+    client: Option<SocketAddr>,
+) -> Value {
+    let mut query = Map::new();
+    if let Some(q) = uri.query() {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            query.insert(k.into_owned(), Value::from(v.into_owned()));
+        }
+    }
+    let mut names: Map<String, Value> = Map::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match names.get_mut(name.as_str()) {
+            Some(Value::String(joined)) => {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            }
+            _ => {
+                names.insert(name.as_str().to_owned(), Value::from(value));
+            }
+        }
+    }
+    let mut context = Map::new();
+    context.insert("method".into(), Value::from(method.as_str()));
+    context.insert("path".into(), Value::from(uri.path()));
+    context.insert("route".into(), Value::Object(route));
+    context.insert("query".into(), Value::Object(query));
+    context.insert("headers".into(), Value::Object(names));
+    match std::str::from_utf8(body) {
+        Ok(text) => context.insert("body".into(), Value::from(text)),
+        Err(_) => context.insert(
+            "body_base64".into(),
+            Value::from(base64::engine::general_purpose::STANDARD.encode(body)),
+        ),
+    };
+    if let Some(client) = client {
+        context.insert("client".into(), Value::from(client.to_string()));
+    }
+    Value::Object(context)
+}
+
+/// Headers a function may not set: the connection is the gateway's.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The HTTP response of a finished handler call, with the call's stats in `x-capsa-*` headers.
+pub fn response_of(receipt: &Receipt) -> Response {
+    let mut response = match &receipt.error {
+        Some(failure) => ApiError {
+            status: status_of(failure.code),
+            code: failure.code,
+            message: failure.message.clone(),
+        }
+        .into_response_body(),
+        None => match handler_response(receipt) {
+            Ok(response) => response,
+            Err(message) => ApiError {
+                status: StatusCode::BAD_GATEWAY,
+                code: ErrorCode::GuestException,
+                message: format!("the function's response is invalid: {message}"),
+            }
+            .into_response_body(),
+        },
+    };
+    stats_headers(response.headers_mut(), receipt);
+    response
+}
+
+impl ApiError {
+    fn into_response_body(self) -> Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// `x-capsa-outcome` and the stats of SPEC §4.
+pub fn stats_headers(headers: &mut HeaderMap, receipt: &Receipt) {
+    let stats = &receipt.stats;
+    // An error answer already says its own outcome (e.g. an invalid response of a call that ran).
+    headers
+        .entry("x-capsa-outcome")
+        .or_insert(HeaderValue::from_static(receipt.outcome()));
+    let mut put = |name: &'static str, value: u64| {
+        headers.insert(name, HeaderValue::from(value));
+    };
+    put("x-capsa-wall-us", stats.wall_us);
+    put("x-capsa-instantiate-us", stats.instantiate_us);
+    put("x-capsa-cpu-us", stats.cpu_us);
+    put("x-capsa-memory-peak-bytes", stats.memory_peak_bytes);
+    put("x-capsa-host-calls", stats.host_calls);
+    if let Some(fuel) = stats.fuel_used {
+        put("x-capsa-fuel-used", fuel);
+    }
+}
+
+/// The response a successful call asked for. A script's or component's result is a response object;
+/// a wasm command's stdout is one when it parses as `{"status": …}`, and the body otherwise.
+fn handler_response(receipt: &Receipt) -> Result<Response, String> {
+    if let Some(Value::Object(object)) = &receipt.result
+        && object.get("status").is_some_and(Value::is_number)
+    {
+        return build(object);
+    }
+    let content_type = match (&receipt.result, std::str::from_utf8(&receipt.stdout)) {
+        (Some(_), _) => "application/json",
+        (None, Ok(_)) => "text/plain; charset=utf-8",
+        (None, Err(_)) => "application/octet-stream",
+    };
+    let mut response = Response::new(Body::from(receipt.stdout.clone()));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
+}
+
+fn build(object: &Map<String, Value>) -> Result<Response, String> {
+    let status = object
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .filter(|s| !s.is_informational())
+        .ok_or_else(|| format!("status {} is not a final HTTP status", object["status"]))?;
+    let body =
+        match (object.get("body"), object.get("body_base64")) {
+            (Some(Value::String(text)), None) => text.clone().into_bytes(),
+            (None, Some(Value::String(b64))) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("`body_base64` is not base64: {e}"))?,
+            (None, None) | (Some(Value::Null), None) => Vec::new(),
+            _ => return Err("`body` must be a string, or `body_base64` alone".into()),
+        };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    match object.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(headers)) => {
+            for (name, value) in headers {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("`{name}` is not a header name"))?;
+                if HOP_BY_HOP.contains(&name.as_str()) {
+                    continue;
+                }
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return Err(format!("header `{name}` is not a string")),
+                };
+                let value = HeaderValue::from_str(&text)
+                    .map_err(|_| format!("header `{name}` has a byte a header cannot carry"))?;
+                response.headers_mut().append(name, value);
+            }
+        }
+        Some(_) => return Err("`headers` must be an object".into()),
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn receipt(result: Value) -> Receipt {
+        let mut receipt = Receipt::default();
+        receipt.result = Some(result);
+        receipt
+    }
+
+    #[test]
+    fn context_has_every_field() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let uri: Uri = "/u/42?a=1&b=x+y&a=3".parse().unwrap();
+        let route = Map::from_iter([("id".to_owned(), json!("42"))]);
+        let context = request_context(
+            &Method::POST,
+            &uri,
+            &headers,
+            b"hi",
+            route,
+            Some("127.0.0.1:9".parse().unwrap()),
+        );
+        assert_eq!(
+            context,
+            json!({"method": "POST", "path": "/u/42", "route": {"id": "42"},
+                   "query": {"a": "3", "b": "x y"}, "headers": {"x-a": "1, 2"},
+                   "body": "hi", "client": "127.0.0.1:9"})
+        );
+        let binary = request_context(&Method::GET, &uri, &headers, &[0xff], Map::new(), None);
+        assert_eq!(binary["body_base64"], "/w==");
+        assert!(binary.get("body").is_none());
+    }
+
+    #[test]
+    fn responses_are_checked_on_the_host() {
+        let ok = response_of(&receipt(
+            json!({"status": 201, "headers": {"x-id": "7", "content-length": "99"}, "body": "made"}),
+        ));
+        assert_eq!(ok.status(), 201);
+        assert_eq!(ok.headers()["x-id"], "7");
+        assert!(ok.headers().get("content-length").is_none());
+        for bad in [
+            json!({"status": 99}),
+            json!({"status": 1000}),
+            json!({"status": 101}),
+            json!({"status": 200, "headers": {"x": "a\r\nb"}}),
+            json!({"status": 200, "headers": {"bad name": "a"}}),
+            json!({"status": 200, "headers": {"x": ["a"]}}),
+            json!({"status": 200, "body": 5}),
+            json!({"status": 200, "body_base64": "!!"}),
+        ] {
+            let response = response_of(&receipt(bad.clone()));
+            assert_eq!(response.status(), 502, "{bad}");
+            assert_eq!(response.headers()["x-capsa-outcome"], "guest_exception");
+        }
+    }
+
+    #[test]
+    fn plain_stdout_is_the_body() {
+        let mut r = Receipt::default();
+        r.stdout = b"hello".to_vec();
+        let response = response_of(&r);
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; charset=utf-8"
+        );
+    }
+}

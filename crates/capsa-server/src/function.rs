@@ -1,0 +1,363 @@
+//! A function the gateway can call: a compiled program with its limits and grants, whether it came
+//! from a route's file, the registry, a plugin or a run-now request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use capsa::http::{AllowList, HostPattern, HttpCaps, HttpGrant};
+use capsa::kv::{KvBackend, KvGrant};
+use capsa::{ByteSize, DirGrant, Engine, Grants, HumanDuration, Language, Limits, Program};
+use serde::{Deserialize, Serialize};
+
+use crate::config::expand_env;
+use crate::error::ApiError;
+
+/// Limits a route, a deployment or a run-now request sets; the rest come from the gateway's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitOverrides {
+    /// Wall-clock deadline (`2s`, `1500ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+    /// CPU budget in fuel units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Linear memory (`64MiB`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<ByteSize>,
+    /// stdout + stderr + log bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output: Option<ByteSize>,
+    /// Host calls per call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_host_calls: Option<u64>,
+    /// Bytes sent through host calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_egress: Option<ByteSize>,
+}
+
+impl LimitOverrides {
+    /// `base` with these overrides.
+    pub fn apply(&self, base: &Limits) -> Limits {
+        Limits {
+            timeout: self.timeout.unwrap_or(base.timeout),
+            fuel: self.fuel.or(base.fuel),
+            memory: self.memory.unwrap_or(base.memory),
+            max_output: self.max_output.unwrap_or(base.max_output),
+            max_host_calls: self.max_host_calls.unwrap_or(base.max_host_calls),
+            max_egress: self.max_egress.unwrap_or(base.max_egress),
+            ..base.clone()
+        }
+    }
+
+    /// Checks that these overrides only lower `base`: a deployment or a run-now request cannot give
+    /// itself more than the operator configured.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` naming the limit and the ceiling.
+    pub fn check_within(&self, base: &Limits) -> Result<(), ApiError> {
+        let over = |name: &str, asked: String, max: String| {
+            Err(ApiError::invalid_input(format!(
+                "limit `{name}` = {asked} is above the gateway's {max}"
+            )))
+        };
+        if let Some(t) = self.timeout
+            && t.0 > base.timeout.0
+        {
+            return over("timeout", t.to_string(), base.timeout.to_string());
+        }
+        if let (Some(f), Some(max)) = (self.fuel, base.fuel)
+            && f > max
+        {
+            return over("fuel", f.to_string(), max.to_string());
+        }
+        for (name, asked, max) in [
+            ("memory", self.memory, base.memory),
+            ("max_output", self.max_output, base.max_output),
+            ("max_egress", self.max_egress, base.max_egress),
+        ] {
+            if let Some(asked) = asked
+                && asked.bytes() > max.bytes()
+            {
+                return over(name, asked.to_string(), max.to_string());
+            }
+        }
+        if let Some(n) = self.max_host_calls
+            && n > base.max_host_calls
+        {
+            return over(
+                "max_host_calls",
+                n.to_string(),
+                base.max_host_calls.to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Grants as configured (`[route.grants]`) or deployed (`"grants": {…}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrantSpec {
+    /// Environment variables.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Outbound HTTP allow-list (`api.example.com`, `*.example.com`, `https://h:8443;methods=GET`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_hosts: Vec<String>,
+    /// A key-value namespace in the gateway's store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv: Option<String>,
+    /// Host directories, `HOST[:GUEST][:ro]` (configuration only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<String>,
+}
+
+/// Who wrote a grant: the operator (capsa.toml) or an API client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// `capsa.toml`: `${env.NAME}` references expand, directories may be mounted.
+    Config,
+    /// A deployment or run-now request: values are literal and no host directory is reachable.
+    Api,
+}
+
+impl GrantSpec {
+    /// Checks the spec as [`GrantSpec::grants`] would, without building anything.
+    ///
+    /// # Errors
+    ///
+    /// As [`GrantSpec::grants`].
+    pub fn check(&self, trust: Trust) -> Result<(), ApiError> {
+        self.grants(trust, None).map(drop)
+    }
+
+    /// The grants of this spec. `kv` is the gateway's KV backend (None only for checking).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a bad pattern, namespace, directory or env reference, or a directory
+    /// asked for through the API.
+    pub fn grants(
+        &self,
+        trust: Trust,
+        kv: Option<&Arc<dyn KvBackend>>,
+    ) -> Result<Grants, ApiError> {
+        let mut grants = Grants::new();
+        for (key, value) in &self.env {
+            if key.is_empty() || key.contains(['=', '\0']) {
+                return Err(ApiError::invalid_input(format!(
+                    "`{key}` is not an environment variable name"
+                )));
+            }
+            let value = match trust {
+                Trust::Config => expand_env(value)?,
+                Trust::Api => value.clone(),
+            };
+            grants = grants.env(key, value);
+        }
+        if !self.allow_hosts.is_empty() {
+            let patterns = self
+                .allow_hosts
+                .iter()
+                .map(|p| p.parse::<HostPattern>())
+                .collect::<Result<Vec<_>, _>>()?;
+            grants = grants.http(HttpGrant::new(
+                AllowList::new(patterns),
+                HttpCaps::default(),
+            )?);
+        }
+        if let Some(namespace) = &self.kv {
+            match kv {
+                Some(backend) => grants = grants.kv(KvGrant::new(backend.clone(), namespace)?),
+                None => {
+                    KvGrant::new(Arc::new(capsa::kv::MemoryKv::new()), namespace)?;
+                }
+            }
+        }
+        for dir in &self.dirs {
+            if trust == Trust::Api {
+                return Err(ApiError::invalid_input(
+                    "directories can only be granted in capsa.toml, not through the API",
+                ));
+            }
+            grants = grants.dir(dir.parse::<DirGrant>()?);
+        }
+        Ok(grants)
+    }
+}
+
+/// Whether a route's `function` names a file rather than a registry entry. Registry names have
+/// neither `/` nor `.`.
+pub fn is_file_reference(function: &str) -> bool {
+    function.contains(['/', '.'])
+}
+
+/// A function ready to call.
+pub struct Function {
+    /// What metrics and logs call it: the registry name, the route path, or `plugin:NAME`.
+    pub label: String,
+    /// The registry version, for registry functions.
+    pub version: Option<u64>,
+    /// The compiled program.
+    pub program: Program,
+    /// Limits of each call.
+    pub limits: Limits,
+    /// Grants of each call.
+    pub grants: Grants,
+}
+
+/// Compiled programs by language and code digest, so a function deployed twice, or a version
+/// called a million times, compiles once per node.
+#[derive(Default)]
+pub struct Programs {
+    map: Mutex<HashMap<String, Program>>,
+}
+
+/// Programs kept at most; past it the map starts over (the on-disk artifact cache keeps the rest).
+const MAX_PROGRAMS: usize = 512;
+
+impl Programs {
+    /// The program for `code` in `language`, compiling it (on the blocking pool) if new.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_module`/`invalid_input` when the code does not load, as [`Engine::program`].
+    pub async fn get(
+        &self,
+        engine: &Engine,
+        language: Language,
+        file: &str,
+        code: Arc<[u8]>,
+    ) -> Result<Program, ApiError> {
+        let key = format!("{language}:{}", digest(&code));
+        if let Some(program) = self.lock().get(&key) {
+            return Ok(program.clone());
+        }
+        let engine = engine.clone();
+        let file = file.to_owned();
+        let program = tokio::task::spawn_blocking(move || engine.program(language, &file, &code))
+            .await
+            .map_err(|e| ApiError::internal(format!("compiling failed: {e}")))??;
+        let mut map = self.lock();
+        if map.len() >= MAX_PROGRAMS {
+            map.clear();
+        }
+        map.insert(key, program.clone());
+        Ok(program)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Program>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A wasm function must be callable as a handler: a WASI command or a wasi:http component.
+///
+/// # Errors
+///
+/// `invalid_module` saying what a handler module must export.
+pub fn check_servable(program: &Program) -> Result<(), ApiError> {
+    if let Program::Wasm(module) = program
+        && !module.is_command()
+        && !module.is_http_proxy()
+    {
+        return Err(ApiError::new(
+            capsa::ErrorCode::InvalidModule,
+            "a wasm function must be a WASI command (exporting `_start`) or a wasi:http/proxy component",
+        ));
+    }
+    Ok(())
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    let mut out = String::with_capacity(71);
+    out.push_str("sha256:");
+    for b in hash {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn overrides_apply_and_only_lower() {
+        let base = Limits {
+            timeout: HumanDuration(Duration::from_secs(5)),
+            memory: ByteSize::mib(128),
+            ..Limits::default()
+        };
+        let lower = LimitOverrides {
+            timeout: Some(HumanDuration(Duration::from_secs(1))),
+            memory: Some(ByteSize::mib(16)),
+            fuel: Some(1000),
+            ..LimitOverrides::default()
+        };
+        let limits = lower.apply(&base);
+        assert_eq!(limits.timeout.0, Duration::from_secs(1));
+        assert_eq!(limits.memory, ByteSize::mib(16));
+        assert_eq!(limits.fuel, Some(1000));
+        assert_eq!(limits.max_output, base.max_output);
+        lower.check_within(&base).unwrap();
+        let higher = LimitOverrides {
+            memory: Some(ByteSize::mib(512)),
+            ..LimitOverrides::default()
+        };
+        let err = higher.check_within(&base).unwrap_err();
+        assert!(err.message.contains("memory"), "{}", err.message);
+        let slower = LimitOverrides {
+            timeout: Some(HumanDuration(Duration::from_secs(60))),
+            ..LimitOverrides::default()
+        };
+        assert!(slower.check_within(&base).is_err());
+    }
+
+    #[test]
+    fn api_grants_are_literal_and_have_no_dirs() {
+        let spec = GrantSpec {
+            env: BTreeMap::from([("K".into(), "${env.HOME}".into())]),
+            ..GrantSpec::default()
+        };
+        spec.check(Trust::Api).unwrap();
+        let dirs = GrantSpec {
+            dirs: vec!["/tmp".into()],
+            ..GrantSpec::default()
+        };
+        assert!(dirs.check(Trust::Api).is_err());
+        dirs.check(Trust::Config).unwrap();
+        let bad_host = GrantSpec {
+            allow_hosts: vec!["http://".into()],
+            ..GrantSpec::default()
+        };
+        assert!(bad_host.check(Trust::Api).is_err());
+        let bad_env = GrantSpec {
+            env: BTreeMap::from([("A=B".into(), "x".into())]),
+            ..GrantSpec::default()
+        };
+        assert!(bad_env.check(Trust::Api).is_err());
+    }
+
+    #[test]
+    fn file_references() {
+        assert!(is_file_reference("hello.js"));
+        assert!(is_file_reference("functions/hello"));
+        assert!(!is_file_reference("hello"));
+        assert!(!is_file_reference("hello@2"));
+    }
+
+    #[test]
+    fn digests_are_sha256() {
+        assert_eq!(
+            digest(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
