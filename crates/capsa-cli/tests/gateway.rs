@@ -1345,6 +1345,8 @@ fn bad_configs_are_refused_with_the_key_named() {
         let out = Command::new(env!("CARGO_BIN_EXE_capsa"))
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&path)
+            .arg("--data")
+            .arg(dir.path().join("data"))
             .env("CAPSA_CACHE_DIR", cache_dir())
             .output()
             .unwrap();
