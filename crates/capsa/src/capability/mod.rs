@@ -98,6 +98,30 @@ impl Grants {
     }
 }
 
+/// An HTTP response as JSON, the shape of `http.fetch` answers and of handler responses:
+/// `{"status", "headers", "body" | "body_base64"}`, repeated headers joined with `, `.
+pub(crate) fn http_response_json(
+    status: u16,
+    headers: &::http::HeaderMap,
+    body: Vec<u8>,
+) -> serde_json::Value {
+    let mut joined = std::collections::BTreeMap::<String, String>::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        joined
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    let (key, body) = text_or_base64("body", body);
+    let mut response = serde_json::json!({ "status": status, "headers": joined });
+    response[key] = body;
+    response
+}
+
 /// Bytes for the guest as JSON: `(field, text)` for UTF-8 text without control characters (other
 /// than tab and line breaks), otherwise `("{field}_base64", …)`. Escaping control characters in JSON
 /// would cost six bytes each; base64 costs 4/3.

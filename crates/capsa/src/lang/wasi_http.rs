@@ -7,7 +7,6 @@
 //! deadline (the epoch stops the guest, the sandbox's timer stops the whole), and the body is cut off at
 //! the call's output cap.
 
-use std::collections::BTreeMap;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::task::Poll;
@@ -17,7 +16,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING};
 use http_body_util::{BodyExt as _, Full};
-use serde_json::{Value, json};
+use serde_json::Value;
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -298,7 +297,11 @@ pub(crate) async fn serve(
     if returned.is_none() {
         guest.await.map_err(Failed::Run)?;
     }
-    Ok(response_json(&parts, collected))
+    Ok(crate::capability::http_response_json(
+        parts.status.as_u16(),
+        &parts.headers,
+        collected,
+    ))
 }
 
 /// The output of `future` if it is ready at once.
@@ -311,34 +314,10 @@ async fn now_or_never<F: Future>(future: F) -> Option<F::Output> {
     .await
 }
 
-/// A handler response: repeated headers joined with `, `, the body as text when it is UTF-8, else
-/// base64.
-fn response_json(parts: &http::response::Parts, body: Vec<u8>) -> Value {
-    let mut headers = BTreeMap::<String, String>::new();
-    for (name, value) in &parts.headers {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        headers
-            .entry(name.as_str().to_owned())
-            .and_modify(|v| {
-                v.push_str(", ");
-                v.push_str(&value);
-            })
-            .or_insert_with(|| value.into_owned());
-    }
-    let mut response = json!({ "status": parts.status.as_u16(), "headers": headers });
-    match String::from_utf8(body) {
-        Ok(text) => response["body"] = Value::String(text),
-        Err(e) => {
-            response["body_base64"] =
-                Value::String(base64::engine::general_purpose::STANDARD.encode(e.as_bytes()));
-        }
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn context_becomes_a_request() {

@@ -60,6 +60,14 @@ fn normalize_name(name: &str) -> Option<String> {
     }
 }
 
+impl HostPattern {
+    /// Whether this entry is an address range (`127.0.0.1`, `10.0.0.0/8`, `[::1]`): the only kind that
+    /// lets requests reach special addresses (loopback, private, link-local, metadata).
+    pub fn is_address_range(&self) -> bool {
+        matches!(self.host, HostMatch::Range { .. })
+    }
+}
+
 impl FromStr for HostPattern {
     type Err = Error;
 

@@ -1,11 +1,10 @@
 //! `http.fetch`: outbound HTTP through the allowlist, with every hop and every address vetted.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use url::Host;
 
@@ -307,21 +306,7 @@ impl Fetched {
     /// The response as `http.fetch` answers: `{status, headers, body | body_base64}`, repeated headers
     /// joined with `, `.
     fn into_json(self) -> Value {
-        let mut headers = BTreeMap::<String, String>::new();
-        for (name, value) in &self.headers {
-            let value = String::from_utf8_lossy(value.as_bytes());
-            headers
-                .entry(name.as_str().to_owned())
-                .and_modify(|v| {
-                    v.push_str(", ");
-                    v.push_str(&value);
-                })
-                .or_insert_with(|| value.into_owned());
-        }
-        let (key, body) = crate::capability::text_or_base64("body", self.body);
-        let mut result = json!({ "status": self.status.as_u16(), "headers": headers });
-        result[key] = body;
-        result
+        crate::capability::http_response_json(self.status.as_u16(), &self.headers, self.body)
     }
 }
 
