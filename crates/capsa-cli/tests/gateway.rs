@@ -203,6 +203,10 @@ function = "{component}"
     assert_eq!(json_of(r).await["hello"], "ada");
     let r = c.post(gw.url("/ts")).send().await.unwrap();
     assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET");
+    assert_eq!(error_code(r).await, "invalid_input");
+    let r = c.head(gw.url("/ts")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "HEAD goes wherever GET does");
 
     let r = c.get(gw.url("/py?name=ada")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -234,8 +238,14 @@ function = "{component}"
 #[tokio::test(flavor = "multi_thread")]
 async fn registry_deploy_invoke_version_alias_rollback_delete() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start_in(dir.path(), "", &[]);
+    // Configured routes may point at registry functions, resolved per call.
+    let routes = "[[route]]\npath = \"/pinned\"\nfunction = \"greeter@stable\"\n\
+                  [[route]]\npath = \"/newest\"\nfunction = \"greeter\"\n";
+    let gw = Gateway::start_in(dir.path(), routes, &[]);
     let c = client();
+    let r = c.get(gw.url("/newest")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "nothing deployed yet");
+    assert_eq!(error_code(r).await, "not_found");
     let v1 =
         "function handler(req) { return { v: 1, rest: req.route.rest, q: req.query.q ?? null }; }";
     let v2 = "function handler(req) { return { v: 2 }; }";
@@ -275,6 +285,21 @@ async fn registry_deploy_invoke_version_alias_rollback_delete() {
     assert_eq!(r.status(), 200);
     let r = c.get(gw.url("/run/greeter@stable")).send().await.unwrap();
     assert_eq!(json_of(r).await["v"], 1);
+    let r = c.get(gw.url("/pinned")).send().await.unwrap();
+    assert_eq!(json_of(r).await["v"], 1);
+    let r = c.get(gw.url("/newest")).send().await.unwrap();
+    assert_eq!(r.headers()["x-capsa-version"], "2");
+    assert_eq!(json_of(r).await["v"], 2);
+    for bad_alias in ["latest", "1x", "Stable"] {
+        let r = c
+            .put(gw.url(&format!("/v1/functions/greeter/aliases/{bad_alias}")))
+            .bearer_auth(TOKEN)
+            .json(&json!({"version": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad_alias}");
+    }
     let r = c
         .put(gw.url("/v1/functions/greeter/aliases/stable"))
         .bearer_auth(TOKEN)
@@ -302,6 +327,22 @@ async fn registry_deploy_invoke_version_alias_rollback_delete() {
         (json!({"language": "js"}), "invalid_input"),
         (
             json!({"language": "js", "code": "1", "extra": 1}),
+            "invalid_input",
+        ),
+        (
+            json!({"language": "js", "code": "1", "stdin": "x"}),
+            "invalid_input",
+        ),
+        (
+            json!({"language": "js", "code": "function handler( { return 1 }"}),
+            "invalid_input",
+        ),
+        (
+            json!({"language": "py", "code": "def handler(request):\nreturn 1\n"}),
+            "invalid_input",
+        ),
+        (
+            json!({"language": "js", "code": "1", "grants": {"allow_hosts": ["169.254.169.254"]}}),
             "invalid_input",
         ),
         (
@@ -549,7 +590,12 @@ async fn sse_events(response: reqwest::Response) -> Vec<(String, String)> {
             }
         }
         if !name.is_empty() {
-            out.push((name, data.join("\n")));
+            let mut data = data.join("\n");
+            // Output chunks are JSON strings; the result is the receipt object.
+            if name != "result" {
+                data = serde_json::from_str(&data).unwrap_or_else(|e| panic!("{e}: {data}"));
+            }
+            out.push((name, data));
         }
     }
     out
@@ -600,7 +646,7 @@ async fn output_streams_as_server_sent_events() {
 
     // Invoke streams too.
     assert_eq!(
-        deploy(&gw, "chatty", json!({"language": "js", "code": "function handler() { console.log('working'); return 'ok' }"})).await.status(),
+        deploy(&gw, "chatty", json!({"language": "js", "code": "function handler() { console.log('working\\r\\n\\rdone'); return 'ok' }"})).await.status(),
         201
     );
     let r = c
@@ -610,7 +656,11 @@ async fn output_streams_as_server_sent_events() {
         .await
         .unwrap();
     let events = sse_events(r).await;
-    assert_eq!(events[0], ("stdout".to_owned(), "working\n".to_owned()));
+    // Carriage returns and line breaks arrive exactly as written.
+    assert_eq!(
+        events[0],
+        ("stdout".to_owned(), "working\r\n\rdone\n".to_owned())
+    );
     let receipt: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
     assert_eq!(receipt["result"]["body"], "ok");
 }
@@ -709,6 +759,14 @@ function = "{slow}"
     let started = Instant::now();
     let status = raw_status(&gw.url, b"GET /echo HTTP/1.1\r\nhost: x\r\n");
     assert!(started.elapsed() < Duration::from_secs(10), "{status}");
+    // A client that never finishes its body gets 408 after the client timeout (1 s here).
+    let started = Instant::now();
+    let status = raw_status(
+        &gw.url,
+        b"POST /echo HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 100\r\n\r\nonly ten b",
+    );
+    assert!(status.contains("408"), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(10));
 
     // One runs, one queues (and times out), the third is refused at once.
     let slow = |c: reqwest::Client, url: String| {
@@ -997,6 +1055,10 @@ async fn operations_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start_in(dir.path(), "", &[]);
     let c = client();
+    // The gateway's own endpoints answer a wrong method with the error body too.
+    let r = c.get(gw.url("/v1/run")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(error_code(r).await, "invalid_input");
     let r = c.get(gw.url("/healthz")).send().await.unwrap();
     assert_eq!(json_of(r).await, json!({"status": "ok"}));
     let r = c.get(gw.url("/readyz")).send().await.unwrap();
@@ -1073,6 +1135,13 @@ async fn plugins_are_compiled_at_start_and_picked_up_live() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "hello, ada!");
     let r = c
+        .post(gw.url("/execute/exports?func=greet"))
+        .body(vec![0xff, 0xfe])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a string export takes UTF-8");
+    let r = c
         .post(gw.url("/execute/exports?func=nope"))
         .body("ada")
         .send()
@@ -1103,6 +1172,24 @@ async fn plugins_are_compiled_at_start_and_picked_up_live() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A broken replacement leaves the version that compiled serving, and a broken file is reported
+    // once, not at every look at the directory.
+    std::fs::write(plugins.join("greeter.wasm"), b"garbage").unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = c
+        .post(gw.url("/execute/greeter?func=greet"))
+        .body("bob")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let logs = gw.logs();
+    let reports = |plugin: &str| {
+        logs.lines()
+            .filter(|l| l.contains("plugin does not compile") && l.contains(plugin))
+            .count()
+    };
+    assert_eq!((reports("broken"), reports("greeter")), (1, 1), "{logs}");
     std::fs::remove_file(plugins.join("exports.wasm")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -1321,6 +1408,7 @@ async fn cli_clients_deploy_list_alias_invoke_remove() {
 #[test]
 fn bad_configs_are_refused_with_the_key_named() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.js"), "function handler( {").unwrap();
     for (config, needle) in [
         ("lisen = \"127.0.0.1:1\"", "unknown field `lisen`"),
         (
@@ -1330,6 +1418,14 @@ fn bad_configs_are_refused_with_the_key_named() {
         (
             "[[route]]\npath = \"/x\"\nfunction = \"x.cobol\"",
             "cannot tell the language",
+        ),
+        (
+            "[[route]]\npath = \"/x\"\nfunction = \"broken.js\"",
+            "route `/x`: SyntaxError",
+        ),
+        (
+            "[auth]\nprotect_invoke = true",
+            "protect_invoke needs tokens",
         ),
         (
             "[[route]]\npath = \"/v1/x\"\nfunction = \"a\"",
@@ -1348,6 +1444,7 @@ fn bad_configs_are_refused_with_the_key_named() {
             .arg("--data")
             .arg(dir.path().join("data"))
             .env("CAPSA_CACHE_DIR", cache_dir())
+            .env_remove("CAPSA_TOKEN")
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -41,14 +41,21 @@ impl Gate {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    async fn enter(&self, what: &str) -> Result<OwnedSemaphorePermit, ApiError> {
+    /// Waits for a slot. `function` names the gate in the error (`None`: the gateway-wide one); the
+    /// message is only made when refusing.
+    async fn enter(&self, function: Option<&str>) -> Result<OwnedSemaphorePermit, ApiError> {
+        let what = || match function {
+            Some(name) => format!("function `{name}`"),
+            None => "the gateway".to_owned(),
+        };
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Ok(permit);
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(ApiError::busy(format!(
-                "{what} is at its concurrency limit and its queue is full; retry shortly"
+                "{} is at its concurrency limit and its queue is full; retry shortly",
+                what()
             )));
         }
         // Leaves the queue however this future ends, a client disconnect included.
@@ -63,7 +70,8 @@ impl Gate {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(ApiError::busy("the gateway is shutting down")),
             Err(_) => Err(ApiError::busy(format!(
-                "{what} stayed at its concurrency limit for {:?}; retry shortly",
+                "{} stayed at its concurrency limit for {:?}; retry shortly",
+                what(),
                 self.wait
             ))),
         }
@@ -104,8 +112,8 @@ impl Admission {
                 .or_insert_with(|| Arc::new(Gate::new(self.per_function, self.queue, self.wait)))
                 .clone()
         };
-        let function_permit = gate.enter(&format!("function `{function}`")).await?;
-        let global = self.global.enter("the gateway").await?;
+        let function_permit = gate.enter(Some(function)).await?;
+        let global = self.global.enter(None).await?;
         Ok(Ticket {
             _global: global,
             _function: function_permit,

@@ -50,6 +50,11 @@ impl Auth {
         })
     }
 
+    /// Whether invoking functions needs a token.
+    pub fn protects_invoke(&self) -> bool {
+        self.protect_invoke
+    }
+
     /// Whether any token is configured.
     pub fn has_tokens(&self) -> bool {
         !self.tokens.is_empty()
@@ -75,8 +80,9 @@ impl Auth {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
         let Some(presented) = presented else {
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use capsa::{ErrorCode, Receipt};
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, status_of};
+use crate::error::ApiError;
 
 /// Builds the request context of a call.
 pub fn request_context(
@@ -75,36 +75,25 @@ const HOP_BY_HOP: [&str; 8] = [
 /// The HTTP response of a finished handler call, with the call's stats in `x-capsa-*` headers.
 pub fn response_of(receipt: &Receipt) -> Response {
     let mut response = match &receipt.error {
-        Some(failure) => ApiError {
-            status: status_of(failure.code),
-            code: failure.code,
-            message: failure.message.clone(),
-        }
-        .into_response_body(),
-        None => match handler_response(receipt) {
-            Ok(response) => response,
-            Err(message) => ApiError {
-                status: StatusCode::BAD_GATEWAY,
-                code: ErrorCode::GuestException,
-                message: format!("the function's response is invalid: {message}"),
-            }
-            .into_response_body(),
-        },
+        Some(failure) => ApiError::new(failure.code, failure.message.clone()).into_response(),
+        None => handler_response(receipt).unwrap_or_else(|message| {
+            ApiError::new(
+                ErrorCode::GuestException,
+                format!("the function's response is invalid: {message}"),
+            )
+            .with_status(StatusCode::BAD_GATEWAY)
+            .into_response()
+        }),
     };
     stats_headers(response.headers_mut(), receipt);
     response
 }
 
-impl ApiError {
-    fn into_response_body(self) -> Response {
-        axum::response::IntoResponse::into_response(self)
-    }
-}
-
 /// `x-capsa-outcome` and the stats of SPEC §4.
 pub fn stats_headers(headers: &mut HeaderMap, receipt: &Receipt) {
     let stats = &receipt.stats;
-    // An error answer already says its own outcome (e.g. an invalid response of a call that ran).
+    // An error answer already says its own outcome (an invalid response of a call that ran); a
+    // function cannot set it (its `x-capsa-*` headers are dropped).
     headers
         .entry("x-capsa-outcome")
         .or_insert(HeaderValue::from_static(receipt.outcome()));
@@ -166,7 +155,8 @@ fn build(object: &Map<String, Value>) -> Result<Response, String> {
             for (name, value) in headers {
                 let name = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| format!("`{name}` is not a header name"))?;
-                if HOP_BY_HOP.contains(&name.as_str()) {
+                // The connection is the gateway's, and so are its `x-capsa-*` headers.
+                if HOP_BY_HOP.contains(&name.as_str()) || name.as_str().starts_with("x-capsa-") {
                     continue;
                 }
                 let text = match value {
@@ -225,11 +215,12 @@ mod tests {
     #[test]
     fn responses_are_checked_on_the_host() {
         let ok = response_of(&receipt(
-            json!({"status": 201, "headers": {"x-id": "7", "content-length": "99"}, "body": "made"}),
+            json!({"status": 201, "headers": {"x-id": "7", "content-length": "99", "x-capsa-outcome": "forged"}, "body": "made"}),
         ));
         assert_eq!(ok.status(), 201);
         assert_eq!(ok.headers()["x-id"], "7");
         assert!(ok.headers().get("content-length").is_none());
+        assert_eq!(ok.headers()["x-capsa-outcome"], "ok");
         for bad in [
             json!({"status": 99}),
             json!({"status": 1000}),

@@ -119,7 +119,8 @@ pub struct GrantSpec {
 pub enum Trust {
     /// `capsa.toml`: `${env.NAME}` references expand, directories may be mounted.
     Config,
-    /// A deployment or run-now request: values are literal and no host directory is reachable.
+    /// A deployment or run-now request: values are literal, and neither host directories nor address
+    /// ranges (the gateway's own network) can be granted.
     Api,
 }
 
@@ -163,6 +164,16 @@ impl GrantSpec {
                 .iter()
                 .map(|p| p.parse::<HostPattern>())
                 .collect::<Result<Vec<_>, _>>()?;
+            // An address range is how the allow-list reaches loopback, private and metadata
+            // addresses: the gateway's own network. Only the operator may grant that.
+            if trust == Trust::Api
+                && let Some(range) = patterns.iter().position(HostPattern::is_address_range)
+            {
+                return Err(ApiError::invalid_input(format!(
+                    "allowed host `{}` is an address range, which can only be granted in capsa.toml; grant host names through the API",
+                    self.allow_hosts[range]
+                )));
+            }
             grants = grants.http(HttpGrant::new(
                 AllowList::new(patterns),
                 HttpCaps::default(),
@@ -231,15 +242,11 @@ impl Programs {
         file: &str,
         code: Arc<[u8]>,
     ) -> Result<Program, ApiError> {
-        let key = format!("{language}:{}", digest(&code));
+        let key = format!("{language}:{}", capsa_store::digest(&code));
         if let Some(program) = self.lock().get(&key) {
             return Ok(program.clone());
         }
-        let engine = engine.clone();
-        let file = file.to_owned();
-        let program = tokio::task::spawn_blocking(move || engine.program(language, &file, &code))
-            .await
-            .map_err(|e| ApiError::internal(format!("compiling failed: {e}")))??;
+        let program = Programs::compile(engine, language, file, code).await?;
         let mut map = self.lock();
         if map.len() >= MAX_PROGRAMS {
             map.clear();
@@ -248,8 +255,64 @@ impl Programs {
         Ok(program)
     }
 
+    /// Compiles `code` without keeping the program here (run-now: one-off code must not evict the
+    /// functions that serve traffic).
+    ///
+    /// # Errors
+    ///
+    /// As [`Programs::get`].
+    pub async fn compile(
+        engine: &Engine,
+        language: Language,
+        file: &str,
+        code: Arc<[u8]>,
+    ) -> Result<Program, ApiError> {
+        let engine = engine.clone();
+        let file = file.to_owned();
+        tokio::task::spawn_blocking(move || engine.program(language, &file, &code))
+            .await
+            .map_err(|e| ApiError::internal(format!("compiling failed: {e}")))?
+            .map_err(ApiError::from)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Program>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Exception names that mean the source does not parse.
+const SYNTAX_ERRORS: [&str; 3] = ["SyntaxError", "IndentationError", "TabError"];
+
+/// Loads a script once in a sandbox with no grants and the function's limits, so that a syntax error
+/// is refused at deploy (or at start, for a route's file) instead of failing every call. Only a
+/// syntax error counts: anything else the top level does without its grants is the call's business.
+/// A wasm program is checked by compiling it; this does nothing for it.
+///
+/// # Errors
+///
+/// `invalid_input` with the error's message and position.
+pub async fn check_loads(program: &Program, limits: &Limits) -> Result<(), ApiError> {
+    let Program::Script(script) = program else {
+        return Ok(());
+    };
+    let receipt = script
+        .run_async(capsa::Call::new().limits(limits.clone()))
+        .await?;
+    match receipt.error.as_ref().and_then(|f| f.exception.as_ref()) {
+        Some(exception) if SYNTAX_ERRORS.contains(&exception.name.as_str()) => {
+            let at = exception
+                .stack
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            Err(ApiError::invalid_input(format!(
+                "{}: {} {}",
+                exception.name,
+                exception.message,
+                at.trim()
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -269,18 +332,6 @@ pub fn check_servable(program: &Program) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(bytes);
-    let mut out = String::with_capacity(71);
-    out.push_str("sha256:");
-    for b in hash {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -338,6 +389,20 @@ mod tests {
             ..GrantSpec::default()
         };
         assert!(bad_host.check(Trust::Api).is_err());
+        for range in [
+            "127.0.0.1",
+            "169.254.169.254",
+            "10.0.0.0/8",
+            "http://[::1]:8080",
+        ] {
+            let spec = GrantSpec {
+                allow_hosts: vec!["api.example.com".into(), range.into()],
+                ..GrantSpec::default()
+            };
+            let err = spec.check(Trust::Api).unwrap_err();
+            assert!(err.message.contains(range), "{}", err.message);
+            spec.check(Trust::Config).unwrap();
+        }
         let bad_env = GrantSpec {
             env: BTreeMap::from([("A=B".into(), "x".into())]),
             ..GrantSpec::default()
@@ -351,13 +416,5 @@ mod tests {
         assert!(is_file_reference("functions/hello"));
         assert!(!is_file_reference("hello"));
         assert!(!is_file_reference("hello@2"));
-    }
-
-    #[test]
-    fn digests_are_sha256() {
-        assert_eq!(
-            digest(b""),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
     }
 }

@@ -2,7 +2,6 @@
 //! the call's log record and its trace span.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -55,8 +54,13 @@ pub enum RouteTarget {
         reference: FunctionRef,
         /// The route's limits.
         limits: LimitOverrides,
-        /// The route's grants (already checked), if it sets any.
+        /// The route's grants (already checked, its env included), if it sets any.
         grants: Option<Box<capsa::Grants>>,
+        /// The route's env (expanded), laid over the function's own grants when the route sets none.
+        env: Vec<(String, String)>,
+        /// The last function this route composed, and the registry function it came from: reused
+        /// while the reference keeps selecting that version.
+        last: Mutex<Option<(Arc<Function>, Arc<Function>)>>,
     },
 }
 
@@ -100,7 +104,6 @@ pub struct Gateway {
     pub base_limits: Limits,
     /// Span export, when configured.
     pub telemetry: Option<Telemetry>,
-    draining: AtomicBool,
 }
 
 impl Gateway {
@@ -117,6 +120,11 @@ impl Gateway {
             return Err(ApiError::invalid_input(format!(
                 "refusing to listen on {listen} without auth tokens: set CAPSA_TOKEN or [auth] tokens, or listen on 127.0.0.1"
             )));
+        }
+        if auth.protects_invoke() && !auth.has_tokens() {
+            return Err(ApiError::invalid_input(
+                "[auth] protect_invoke needs tokens: set CAPSA_TOKEN or [auth] tokens",
+            ));
         }
         let data_dir = config.data_dir();
         let store_url = config
@@ -149,7 +157,6 @@ impl Gateway {
                     config.telemetry.service_name.as_deref().unwrap_or("capsa"),
                 )
             }),
-            draining: AtomicBool::new(false),
         };
         for route in &config.routes {
             let target = gateway.route_target(route).await?;
@@ -170,9 +177,10 @@ impl Gateway {
         &self,
         route: &crate::config::RouteConfig,
     ) -> Result<RouteTarget, ApiError> {
+        // A route's own grants replace a registry function's; its env is laid over either.
+        let has_grants = route.grants != GrantSpec::default();
         let mut spec = route.grants.clone();
         spec.env.extend(route.env.clone());
-        let has_grants = spec != GrantSpec::default();
         let grants = spec
             .grants(Trust::Config, Some(&self.store.kv))
             .map_err(|e| {
@@ -196,19 +204,23 @@ impl Gateway {
                 || route.function.clone(),
                 |f| f.to_string_lossy().into_owned(),
             );
-            let program = self
-                .programs
-                .get(&self.engine, language, &file, code.into())
-                .await
-                .and_then(|program| crate::function::check_servable(&program).map(|()| program))
-                .map_err(|e| {
-                    ApiError::new(e.code, format!("route `{}`: {}", route.path, e.message))
-                })?;
+            let limits = route.limits.apply(&self.base_limits);
+            let program = async {
+                let program = self
+                    .programs
+                    .get(&self.engine, language, &file, code.into())
+                    .await?;
+                crate::function::check_servable(&program)?;
+                crate::function::check_loads(&program, &limits).await?;
+                Ok::<_, ApiError>(program)
+            }
+            .await
+            .map_err(|e| ApiError::new(e.code, format!("route `{}`: {}", route.path, e.message)))?;
             Ok(RouteTarget::File(Arc::new(Function {
                 label: route.path.clone(),
                 version: None,
                 program,
-                limits: route.limits.apply(&self.base_limits),
+                limits,
                 grants,
             })))
         } else {
@@ -223,6 +235,12 @@ impl Gateway {
                 reference,
                 limits: route.limits.clone(),
                 grants: has_grants.then(|| Box::new(grants)),
+                env: route
+                    .env
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), crate::config::expand_env(v)?)))
+                    .collect::<Result<_, ApiError>>()?,
+                last: Mutex::new(None),
             })
         }
     }
@@ -303,18 +321,28 @@ impl Gateway {
                 reference,
                 limits,
                 grants,
+                env,
+                last,
             } => {
                 let function = self.registry_function(reference).await?;
-                Ok(Arc::new(Function {
+                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((base, composed)) = &*last
+                    && Arc::ptr_eq(base, &function)
+                {
+                    return Ok(composed.clone());
+                }
+                let composed = Arc::new(Function {
                     label: function.label.clone(),
                     version: function.version,
                     program: function.program.clone(),
                     limits: limits.apply(&function.limits),
-                    grants: grants
-                        .as_deref()
-                        .cloned()
-                        .unwrap_or_else(|| function.grants.clone()),
-                }))
+                    grants: grants.as_deref().cloned().unwrap_or_else(|| {
+                        env.iter()
+                            .fold(function.grants.clone(), |g, (k, v)| g.env(k, v))
+                    }),
+                });
+                *last = Some((function, composed.clone()));
+                Ok(composed)
             }
         }
     }
@@ -372,16 +400,6 @@ impl Gateway {
             telemetry.export(Span::of_call(function, &receipt, started, trace_parent));
         }
         Ok(receipt)
-    }
-
-    /// Whether shutdown has begun (`/readyz` says 503 then).
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
-    }
-
-    /// Marks the gateway as shutting down.
-    pub fn drain(&self) {
-        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// How long shutdown waits for in-flight calls.

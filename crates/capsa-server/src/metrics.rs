@@ -73,7 +73,7 @@ impl Histogram {
 
 #[derive(Default)]
 struct PerFunction {
-    calls: BTreeMap<String, u64>,
+    calls: BTreeMap<&'static str, u64>,
     duration: Option<Histogram>,
     fuel: u64,
 }
@@ -114,13 +114,19 @@ impl Metrics {
     pub fn call(&self, function: &str, receipt: &Receipt) {
         {
             let mut functions = self.functions.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = functions.entry(function.to_owned()).or_default();
-            *entry.calls.entry(receipt.outcome().to_owned()).or_default() += 1;
-            entry
-                .duration
-                .get_or_insert_with(|| Histogram::new(&TIME_BUCKETS))
-                .observe(receipt.stats.wall_us as f64 / 1e6);
-            entry.fuel += receipt.stats.fuel_used.unwrap_or(0);
+            let record = |entry: &mut PerFunction| {
+                *entry.calls.entry(receipt.outcome()).or_default() += 1;
+                entry
+                    .duration
+                    .get_or_insert_with(|| Histogram::new(&TIME_BUCKETS))
+                    .observe(receipt.stats.wall_us as f64 / 1e6);
+                entry.fuel += receipt.stats.fuel_used.unwrap_or(0);
+            };
+            // The label is allocated once per function, not per call.
+            match functions.get_mut(function) {
+                Some(entry) => record(entry),
+                None => record(functions.entry(function.to_owned()).or_default()),
+            }
         }
         self.instantiate
             .lock()

@@ -25,8 +25,10 @@ struct Seen {
 }
 
 struct Plugin {
+    /// The file as last looked at, compiled or not: an unchanged file is not compiled again.
     seen: Seen,
-    function: Arc<Function>,
+    /// The last version that compiled; `None` when none has.
+    function: Option<Arc<Function>>,
 }
 
 /// The plugins of one directory.
@@ -76,13 +78,17 @@ impl Plugins {
     /// The plugin called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Function>> {
         let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
-        loaded.get(name).map(|p| p.function.clone())
+        loaded.get(name).and_then(|p| p.function.clone())
     }
 
     /// The names of the loaded plugins, sorted.
     pub fn names(&self) -> Vec<String> {
         let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
-        let mut names: Vec<String> = loaded.keys().cloned().collect();
+        let mut names: Vec<String> = loaded
+            .iter()
+            .filter(|(_, p)| p.function.is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
         names.sort();
         names
     }
@@ -158,13 +164,24 @@ async fn rescan(dir: &Path, loaded: &RwLock<HashMap<String, Plugin>>, gateway: &
                     grants: capsa::Grants::new(),
                 });
                 tracing::info!(plugin = %name, "plugin loaded");
-                loaded
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(name, Plugin { seen, function });
+                loaded.write().unwrap_or_else(|p| p.into_inner()).insert(
+                    name,
+                    Plugin {
+                        seen,
+                        function: Some(function),
+                    },
+                );
             }
             Err(e) => {
+                // Remembered, so the same broken file is not compiled (and reported) every second;
+                // a previous version that compiled keeps serving.
                 tracing::warn!(plugin = %name, error = %e.message, "plugin does not compile; not loaded");
+                let mut loaded = loaded.write().unwrap_or_else(|p| p.into_inner());
+                let plugin = loaded.entry(name).or_insert(Plugin {
+                    seen: seen.clone(),
+                    function: None,
+                });
+                plugin.seen = seen;
             }
         }
     }

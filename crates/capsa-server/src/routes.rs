@@ -115,26 +115,11 @@ impl Pattern {
     }
 }
 
+/// A path segment with `%XX` escapes decoded (`+` stays `+`: it is a space only in queries).
 fn percent_decode(s: &str) -> String {
-    // `form_urlencoded` would turn `+` into a space, which is right for queries only.
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16)),
-                bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16)),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -161,6 +146,10 @@ mod tests {
         assert_eq!(
             params("/users/{id}", "/users/a%20b"),
             Some(serde_json::json!({"id": "a b"}))
+        );
+        assert_eq!(
+            params("/users/{id}", "/users/a+b%2Fc"),
+            Some(serde_json::json!({"id": "a+b/c"}))
         );
         assert_eq!(params("/users/{id}", "/users/"), None);
         assert_eq!(params("/users/{id}", "/users"), None);

@@ -20,8 +20,8 @@ use crate::gateway::Gateway;
 /// hyper's smallest read buffer.
 const MIN_BUF: usize = 8192;
 
-/// Serves `gateway` on `listener` until `shutdown` resolves, then stops accepting, marks the
-/// gateway as draining and waits up to the shutdown grace for in-flight requests.
+/// Serves `gateway` on `listener` until `shutdown` resolves, then stops accepting and waits up to the
+/// shutdown grace for in-flight requests.
 pub async fn serve(
     gateway: Arc<Gateway>,
     listener: TcpListener,
@@ -74,7 +74,6 @@ pub async fn serve(
         }
     }
     drop(listener);
-    gateway.drain();
     tracing::info!("shutting down: draining in-flight calls");
     let grace = gateway.shutdown_grace();
     tokio::select! {

@@ -59,7 +59,7 @@ use std::sync::Arc;
 pub use names::{AliasName, FunctionName, FunctionRef, NameError, Selector};
 pub use redis_kv::RedisKv;
 pub use redis_registry::RedisRegistry;
-pub use registry::{FunctionInfo, NewVersion, Registry, StoreError, VersionInfo};
+pub use registry::{FunctionInfo, NewVersion, Registry, StoreError, VersionInfo, digest};
 pub use sqlite::SqliteKv;
 pub use sqlite_registry::SqliteRegistry;
 

@@ -135,8 +135,9 @@ pub trait Registry: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// `sha256:<hex>` of `code`.
-pub(crate) fn digest(code: &[u8]) -> String {
+/// `sha256:<hex>` of `code`: the digest of a registry version, and the key the gateway caches
+/// compiled programs by.
+pub fn digest(code: &[u8]) -> String {
     use std::fmt::Write;
     let hash = Sha256::digest(code);
     let mut out = String::with_capacity(7 + 64);

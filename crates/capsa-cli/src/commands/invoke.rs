@@ -121,17 +121,21 @@ fn stream(client: &Client, request: reqwest::RequestBuilder) -> Result<u8, Error
     let mut response = client.send(request)?;
     client.block_on(async {
         let mut buffer = Vec::new();
+        // Where the search for the end of an event resumes: bytes before it were searched already.
+        let mut searched = 0;
         let mut status = None;
         loop {
             let chunk = response.chunk().await.map_err(|e| client.unreachable(e))?;
             let Some(chunk) = chunk else { break };
             buffer.extend_from_slice(&chunk);
-            while let Some(end) = find(&buffer, b"\n\n") {
+            while let Some(end) = find(&buffer[searched..], b"\n\n").map(|i| i + searched) {
                 let event: Vec<u8> = buffer.drain(..end + 2).collect();
+                searched = 0;
                 if let Some(code) = print_event(&String::from_utf8_lossy(&event)) {
                     status = Some(code);
                 }
             }
+            searched = buffer.len().saturating_sub(1);
         }
         status.ok_or_else(|| Error::new(ErrorCode::Internal, "the stream ended without a result"))
     })
@@ -154,13 +158,16 @@ fn print_event(event: &str) -> Option<u8> {
     }
     let data = data.join("\n");
     match name {
+        // Output chunks are JSON strings, so that line breaks survive the event framing.
         "stdout" => {
+            let text: String = serde_json::from_str(&data).unwrap_or(data);
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(data.as_bytes()).and_then(|()| out.flush());
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
             None
         }
         "stderr" => {
-            let _ = std::io::stderr().lock().write_all(data.as_bytes());
+            let text: String = serde_json::from_str(&data).unwrap_or(data);
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
             None
         }
         "result" => {

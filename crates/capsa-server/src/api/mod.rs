@@ -13,16 +13,21 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{any, get, post, put};
+use base64::Engine as _;
 use bytes::Bytes;
-use capsa::ErrorCode;
+use capsa::{ErrorCode, Language, Program};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Deserialize;
 
+use crate::auth::Access;
 use crate::error::ApiError;
+use crate::function::{GrantSpec, LimitOverrides, Programs, Trust};
 use crate::gateway::Gateway;
 
 /// The OpenAPI document of every endpoint (`GET /openapi.json`).
@@ -57,8 +62,22 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/run/{*target}", any(invoke::run))
         .route("/execute/{plugin}", post(invoke::execute))
         .fallback(invoke::route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(gateway.clone(), count))
         .with_state(gateway)
+}
+
+/// The gateway's own endpoints answer a wrong method with the usual error body.
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidInput,
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .with_status(axum::http::StatusCode::METHOD_NOT_ALLOWED)
 }
 
 async fn count(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
@@ -124,12 +143,131 @@ pub(crate) fn trace_parent(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Parses a JSON request body into `T`.
+/// Reads a JSON request body of at most `limit` bytes into `T`.
 ///
 /// # Errors
 ///
-/// `400 invalid_input` with serde's message (which names an unknown field).
-pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
+/// As [`read_body`]; `400 invalid_input` with serde's message (which names an unknown field).
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    gateway: &Gateway,
+    request: Request,
+    limit: u64,
+) -> Result<T, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(gateway, &parts.headers, body, limit).await?;
+    serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid_input(format!("invalid JSON body: {e}")))
+}
+
+/// A request that carried an admin token (registry, run-now). Checked before anything else.
+pub(crate) struct Admin;
+
+impl FromRequestParts<Arc<Gateway>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gateway: &Arc<Gateway>,
+    ) -> Result<Self, ApiError> {
+        gateway
+            .auth
+            .check(&parts.headers, Access::Admin)
+            .map(|()| Admin)
+    }
+}
+
+/// A request allowed to invoke functions: anyone, unless `protect_invoke` asks for a token.
+pub(crate) struct Invoker;
+
+impl FromRequestParts<Arc<Gateway>> for Invoker {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gateway: &Arc<Gateway>,
+    ) -> Result<Self, ApiError> {
+        gateway
+            .auth
+            .check(&parts.headers, Access::Invoke)
+            .map(|()| Invoker)
+    }
+}
+
+/// Code sent to the gateway: the body of a deployment and of run-now (which alone may carry
+/// `stdin` or `request`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Submission {
+    language: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    code_base64: Option<String>,
+    /// stdin of the program (run-now).
+    #[serde(default)]
+    pub(crate) stdin: Option<String>,
+    /// Call the program as a handler with this request context (run-now).
+    #[serde(default)]
+    pub(crate) request: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) limits: LimitOverrides,
+    #[serde(default)]
+    pub(crate) grants: GrantSpec,
+}
+
+/// A submission that passed every check and compiled.
+pub(crate) struct Compiled {
+    pub(crate) language: Language,
+    pub(crate) code: Vec<u8>,
+    pub(crate) program: Program,
+}
+
+impl Submission {
+    /// Checks the language, code, limits (only lower than the gateway's) and grants, then compiles
+    /// (keeping the program in the gateway's cache when `cached`).
+    ///
+    /// # Errors
+    ///
+    /// `400` naming what is wrong: `invalid_input`, or `invalid_module` for code that does not load.
+    pub(crate) async fn compile(
+        &self,
+        gateway: &Gateway,
+        file: &str,
+        cached: bool,
+    ) -> Result<Compiled, ApiError> {
+        let language: Language = self.language.parse()?;
+        let code = match (&self.code, &self.code_base64) {
+            (Some(code), None) => code.clone().into_bytes(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| {
+                    ApiError::invalid_input(format!("`code_base64` is not base64: {e}"))
+                })?,
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid_input(
+                    "give `code` or `code_base64`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::invalid_input(
+                    "`code` or `code_base64` is required",
+                ));
+            }
+        };
+        self.limits.check_within(&gateway.base_limits)?;
+        self.grants.check(Trust::Api)?;
+        let program = if cached {
+            gateway
+                .programs
+                .get(&gateway.engine, language, file, code.clone().into())
+                .await?
+        } else {
+            Programs::compile(&gateway.engine, language, file, code.clone().into()).await?
+        };
+        Ok(Compiled {
+            language,
+            code,
+            program,
+        })
+    }
 }

@@ -18,15 +18,9 @@ pub(super) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
-/// The gateway takes calls: not shutting down, and the store answers.
+/// The gateway takes calls: its store answers. (A gateway shutting down has stopped accepting
+/// connections, so it cannot be asked.)
 pub(super) async fn readyz(State(gateway): State<Arc<Gateway>>) -> Response {
-    if gateway.is_draining() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "draining"})),
-        )
-            .into_response();
-    }
     match gateway.store.registry.ping().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => (

@@ -7,183 +7,117 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use capsa::Language;
 use capsa_store::{AliasName, FunctionName, NewVersion};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{json_body, read_body};
-use crate::auth::Access;
+use super::{Admin, Submission, read_json};
 use crate::error::ApiError;
-use crate::function::{GrantSpec, LimitOverrides, Trust, check_servable};
+use crate::function::{check_loads, check_servable};
 use crate::gateway::{Gateway, Metadata};
 
-/// The body of a deployment.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Deploy {
-    language: String,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    code_base64: Option<String>,
-    #[serde(default)]
-    limits: LimitOverrides,
-    #[serde(default)]
-    grants: GrantSpec,
-}
-
-/// The code of a deployment or a run-now request: `code` (text) or `code_base64` (bytes).
-pub(super) fn code_of(
-    code: Option<String>,
-    code_base64: Option<String>,
-) -> Result<Vec<u8>, ApiError> {
-    match (code, code_base64) {
-        (Some(code), None) => Ok(code.into_bytes()),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|e| ApiError::invalid_input(format!("`code_base64` is not base64: {e}"))),
-        (Some(_), Some(_)) => Err(ApiError::invalid_input(
-            "give `code` or `code_base64`, not both",
-        )),
-        (None, None) => Err(ApiError::invalid_input(
-            "`code` or `code_base64` is required",
-        )),
-    }
-}
-
 pub(super) async fn deploy(
+    _: Admin,
     State(gateway): State<Arc<Gateway>>,
     Path(name): Path<String>,
     request: Request,
-) -> Response {
-    let outcome = async move {
-        gateway.auth.check(request.headers(), Access::Admin)?;
-        let name: FunctionName = name.parse()?;
-        let (parts, body) = request.into_parts();
-        let body = read_body(
-            &gateway,
-            &parts.headers,
-            body,
-            gateway.server.max_deploy_body.bytes(),
+) -> Result<Response, ApiError> {
+    let name: FunctionName = name.parse()?;
+    let limit = gateway.server.max_deploy_body.bytes();
+    let submission: Submission = read_json(&gateway, request, limit).await?;
+    if submission.stdin.is_some() || submission.request.is_some() {
+        return Err(ApiError::invalid_input(
+            "`stdin` and `request` belong to `POST /v1/run`, not to a deployment",
+        ));
+    }
+    let compiled = submission.compile(&gateway, name.as_str(), true).await?;
+    check_servable(&compiled.program)?;
+    let limits = submission.limits.apply(&gateway.base_limits);
+    check_loads(&compiled.program, &limits).await?;
+    let metadata = Metadata {
+        limits: submission.limits,
+        grants: submission.grants,
+    };
+    let info = gateway
+        .store
+        .registry
+        .put(
+            &name,
+            NewVersion {
+                language: compiled.language.as_str().to_owned(),
+                code: compiled.code,
+                metadata: serde_json::to_value(&metadata)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            },
         )
         .await?;
-        let deploy: Deploy = json_body(&body)?;
-        let language: Language = deploy.language.parse()?;
-        let code = code_of(deploy.code, deploy.code_base64)?;
-        deploy.limits.check_within(&gateway.base_limits)?;
-        deploy.grants.check(Trust::Api)?;
-        let program = gateway
-            .programs
-            .get(
-                &gateway.engine,
-                language,
-                name.as_str(),
-                code.clone().into(),
-            )
-            .await?;
-        check_servable(&program)?;
-        let metadata = Metadata {
-            limits: deploy.limits,
-            grants: deploy.grants,
-        };
-        let info = gateway
-            .store
-            .registry
-            .put(
-                &name,
-                NewVersion {
-                    language: language.as_str().to_owned(),
-                    code,
-                    metadata: serde_json::to_value(&metadata)
-                        .map_err(|e| ApiError::internal(e.to_string()))?,
-                },
-            )
-            .await?;
-        tracing::info!(function = %name, version = info.version, digest = %info.digest, "deployed");
-        let location = format!("/v1/functions/{name}");
-        Ok::<_, ApiError>(
-            (
-                StatusCode::CREATED,
-                [(header::LOCATION, location)],
-                Json(json!({
-                    "name": info.name,
-                    "version": info.version,
-                    "digest": info.digest,
-                    "language": info.language,
-                    "size": info.size,
-                    "created_at": info.created_at,
-                })),
-            )
-                .into_response(),
-        )
-    };
-    outcome.await.unwrap_or_else(IntoResponse::into_response)
+    tracing::info!(function = %name, version = info.version, digest = %info.digest, "deployed");
+    let body = json!({
+        "name": info.name,
+        "version": info.version,
+        "digest": info.digest,
+        "language": info.language,
+        "size": info.size,
+        "created_at": info.created_at,
+    });
+    let location = format!("/v1/functions/{name}");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
 }
 
-pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let outcome = async move {
-        gateway.auth.check(&headers, Access::Admin)?;
-        let functions = gateway.store.registry.list().await?;
-        Ok::<_, ApiError>(Json(json!({ "functions": functions })).into_response())
-    };
-    outcome.await.unwrap_or_else(IntoResponse::into_response)
+pub(super) async fn list(
+    _: Admin,
+    State(gateway): State<Arc<Gateway>>,
+) -> Result<Response, ApiError> {
+    let functions = gateway.store.registry.list().await?;
+    Ok(Json(json!({ "functions": functions })).into_response())
 }
 
 pub(super) async fn function(
+    _: Admin,
     State(gateway): State<Arc<Gateway>>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let outcome = async move {
-        gateway.auth.check(&headers, Access::Admin)?;
-        let name: FunctionName = name.parse()?;
-        let info = gateway
-            .store
-            .registry
-            .function(&name)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no function `{name}`")))?;
-        Ok::<_, ApiError>(Json(info).into_response())
-    };
-    outcome.await.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let name: FunctionName = name.parse()?;
+    let info = gateway
+        .store
+        .registry
+        .function(&name)
+        .await?
+        .ok_or_else(|| no_function(&name))?;
+    Ok(Json(info).into_response())
 }
 
 pub(super) async fn versions(
+    _: Admin,
     State(gateway): State<Arc<Gateway>>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let outcome = async move {
-        gateway.auth.check(&headers, Access::Admin)?;
-        let name: FunctionName = name.parse()?;
-        let versions = gateway.store.registry.versions(&name).await?;
-        if versions.is_empty() {
-            return Err(ApiError::not_found(format!("no function `{name}`")));
-        }
-        Ok(Json(json!({ "name": name, "versions": versions })).into_response())
-    };
-    outcome.await.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let name: FunctionName = name.parse()?;
+    let versions = gateway.store.registry.versions(&name).await?;
+    if versions.is_empty() {
+        return Err(no_function(&name));
+    }
+    Ok(Json(json!({ "name": name, "versions": versions })).into_response())
 }
 
 pub(super) async fn delete(
+    _: Admin,
     State(gateway): State<Arc<Gateway>>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let outcome = async move {
-        gateway.auth.check(&headers, Access::Admin)?;
-        let name: FunctionName = name.parse()?;
-        if !gateway.store.registry.delete(&name).await? {
-            return Err(ApiError::not_found(format!("no function `{name}`")));
-        }
-        tracing::info!(function = %name, "deleted");
-        Ok(StatusCode::NO_CONTENT.into_response())
-    };
-    outcome.await.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let name: FunctionName = name.parse()?;
+    if !gateway.store.registry.delete(&name).await? {
+        return Err(no_function(&name));
+    }
+    tracing::info!(function = %name, "deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
@@ -193,51 +127,39 @@ struct AliasBody {
 }
 
 pub(super) async fn set_alias(
+    _: Admin,
     State(gateway): State<Arc<Gateway>>,
     Path((name, alias)): Path<(String, String)>,
     request: Request,
-) -> Response {
-    let outcome = async move {
-        gateway.auth.check(request.headers(), Access::Admin)?;
-        let name: FunctionName = name.parse()?;
-        let alias: AliasName = alias.parse()?;
-        let (parts, body) = request.into_parts();
-        let body = read_body(
-            &gateway,
-            &parts.headers,
-            body,
-            gateway.server.max_body.bytes(),
-        )
+) -> Result<Response, ApiError> {
+    let name: FunctionName = name.parse()?;
+    let alias: AliasName = alias.parse()?;
+    let limit = gateway.server.max_body.bytes();
+    let AliasBody { version } = read_json(&gateway, request, limit).await?;
+    gateway
+        .store
+        .registry
+        .set_alias(&name, &alias, version)
         .await?;
-        let AliasBody { version } = json_body(&body)?;
-        gateway
-            .store
-            .registry
-            .set_alias(&name, &alias, version)
-            .await?;
-        tracing::info!(function = %name, %alias, version, "alias set");
-        Ok::<_, ApiError>(
-            Json(json!({"name": name, "alias": alias, "version": version})).into_response(),
-        )
-    };
-    outcome.await.unwrap_or_else(IntoResponse::into_response)
+    tracing::info!(function = %name, %alias, version, "alias set");
+    Ok(Json(json!({"name": name, "alias": alias, "version": version})).into_response())
 }
 
 pub(super) async fn delete_alias(
+    _: Admin,
     State(gateway): State<Arc<Gateway>>,
     Path((name, alias)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let outcome = async move {
-        gateway.auth.check(&headers, Access::Admin)?;
-        let name: FunctionName = name.parse()?;
-        let alias: AliasName = alias.parse()?;
-        if !gateway.store.registry.delete_alias(&name, &alias).await? {
-            return Err(ApiError::not_found(format!(
-                "function `{name}` has no alias `{alias}`"
-            )));
-        }
-        Ok(StatusCode::NO_CONTENT.into_response())
-    };
-    outcome.await.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let name: FunctionName = name.parse()?;
+    let alias: AliasName = alias.parse()?;
+    if !gateway.store.registry.delete_alias(&name, &alias).await? {
+        return Err(ApiError::not_found(format!(
+            "function `{name}` has no alias `{alias}`"
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn no_function(name: &FunctionName) -> ApiError {
+    ApiError::not_found(format!("no function `{name}`"))
 }
