@@ -10,7 +10,7 @@ use capsa::ErrorCode;
 use capsa_store::FunctionRef;
 use serde_json::{Map, Value};
 
-use super::{ClientAddr, Invoker, read_body, stream, trace_parent, wants_stream};
+use super::{ClientAddr, Invoker, Outcome, admit_and_run, read_body, trace_parent};
 use crate::context::{request_context, response_of, stats_headers};
 use crate::error::ApiError;
 use crate::function::Function;
@@ -94,21 +94,17 @@ async fn handle(
         route,
         client,
     );
-    let trace = trace_parent(&parts.headers);
-    let ticket = gateway.admit(&function).await?;
-    let input = Input::Handler(context);
-    if wants_stream(&parts.headers) {
-        return Ok(stream::events(
-            gateway.clone(),
-            ticket,
-            function,
-            input,
-            trace,
-        ));
-    }
-    let receipt = gateway
-        .run(ticket, &function, input, None, trace.as_deref())
-        .await?;
+    let receipt = match admit_and_run(
+        gateway,
+        function.clone(),
+        Input::Handler(context),
+        &parts.headers,
+    )
+    .await?
+    {
+        Outcome::Streamed(events) => return Ok(events),
+        Outcome::Finished(receipt) => receipt,
+    };
     let mut response = response_of(&receipt);
     if parts.method == Method::HEAD {
         *response.body_mut() = axum::body::Body::empty();

@@ -21,14 +21,15 @@ use axum::response::Response;
 use axum::routing::{any, get, post, put};
 use base64::Engine as _;
 use bytes::Bytes;
-use capsa::{ErrorCode, Language, Program};
+use capsa::{ErrorCode, Language, Program, Receipt};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 
 use crate::auth::Access;
 use crate::error::ApiError;
+use crate::function::Function;
 use crate::function::{GrantSpec, LimitOverrides, Programs, Trust};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Input};
 
 /// The OpenAPI document of every endpoint (`GET /openapi.json`).
 pub fn openapi_document() -> &'static str {
@@ -141,6 +142,36 @@ pub(crate) fn trace_parent(headers: &HeaderMap) -> Option<String> {
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// How an admitted call answered: as a stream of events already under way, or with its receipt.
+pub(crate) enum Outcome {
+    Streamed(Response),
+    Finished(Box<Receipt>),
+}
+
+/// Admits a call of `function`, then streams it (when the client asked for events) or runs it to its
+/// receipt.
+///
+/// # Errors
+///
+/// `503 busy` without capacity, and what [`Gateway::run`] refuses.
+pub(crate) async fn admit_and_run(
+    gateway: &Arc<Gateway>,
+    function: Arc<Function>,
+    input: Input,
+    headers: &HeaderMap,
+) -> Result<Outcome, ApiError> {
+    let trace = trace_parent(headers);
+    let ticket = gateway.admit(&function).await?;
+    if wants_stream(headers) {
+        let events = stream::events(gateway.clone(), ticket, function, input, trace);
+        return Ok(Outcome::Streamed(events));
+    }
+    let receipt = gateway
+        .run(ticket, &function, input, None, trace.as_deref())
+        .await?;
+    Ok(Outcome::Finished(Box::new(receipt)))
 }
 
 /// Reads a JSON request body of at most `limit` bytes into `T`.

@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::{Admin, Submission, read_json, stream, trace_parent, wants_stream};
+use super::{Admin, Outcome, Submission, admit_and_run, read_json};
 use crate::context::stats_headers;
 use crate::error::ApiError;
 use crate::function::{Function, Trust};
@@ -18,8 +18,7 @@ pub(super) async fn run(
     State(gateway): State<Arc<Gateway>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let streaming = wants_stream(request.headers());
-    let trace = trace_parent(request.headers());
+    let headers = request.headers().clone();
     let limit = gateway.server.max_deploy_body.bytes();
     let run: Submission = read_json(&gateway, request, limit).await?;
     let program = run.compile(&gateway, "run", false).await?.program;
@@ -39,19 +38,10 @@ pub(super) async fn run(
         limits: run.limits.apply(&gateway.base_limits),
         grants: run.grants.grants(Trust::Api, Some(&gateway.store.kv))?,
     });
-    let ticket = gateway.admit(&function).await?;
-    if streaming {
-        return Ok(stream::events(
-            gateway.clone(),
-            ticket,
-            function,
-            input,
-            trace,
-        ));
-    }
-    let receipt = gateway
-        .run(ticket, &function, input, None, trace.as_deref())
-        .await?;
+    let receipt = match admit_and_run(&gateway, function, input, &headers).await? {
+        Outcome::Streamed(events) => return Ok(events),
+        Outcome::Finished(receipt) => receipt,
+    };
     let mut response = Json(&receipt).into_response();
     stats_headers(response.headers_mut(), &receipt);
     Ok(response)
