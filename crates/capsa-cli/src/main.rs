@@ -5,6 +5,7 @@
 
 mod commands;
 mod opts;
+mod stdin;
 
 use std::process::ExitCode;
 

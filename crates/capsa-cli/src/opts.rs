@@ -47,7 +47,10 @@ impl SandboxArgs {
         execute: impl FnOnce(Call) -> Result<Receipt, Error>,
         print_result: impl FnOnce(&Receipt),
     ) -> Result<u8, Error> {
-        let mut call = self.call()?.stdin(read_stdin()?);
+        let mut call = self.call()?;
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            call = call.stdin_stream(crate::stdin::ProcessStdin::default());
+        }
         let mut writer = None;
         if !self.json {
             let (listener, thread) = crate::commands::passthrough();
@@ -124,6 +127,12 @@ pub struct LimitArgs {
     /// Bytes the guest may send through host calls
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse::<ByteSize>)]
     pub max_egress: ByteSize,
+    /// Bytes of stdin the guest may read
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse::<ByteSize>)]
+    pub max_stdin: ByteSize,
+    /// Wall-clock time compiling a module may take (the other compile limits are in `docs/limits.md`)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse::<HumanDuration>)]
+    pub compile_timeout: HumanDuration,
 }
 
 impl LimitArgs {
@@ -135,6 +144,7 @@ impl LimitArgs {
             max_output: self.max_output,
             max_host_calls: self.max_host_calls,
             max_egress: self.max_egress,
+            max_stdin: self.max_stdin,
             ..Limits::default()
         }
     }
@@ -145,6 +155,10 @@ impl LimitArgs {
         builder
             .cpu_budget(self.fuel.is_some())
             .max_wasm_stack(usize::try_from(self.stack.bytes()).unwrap_or(usize::MAX))
+            .compile_limits(capsa::CompileLimits {
+                timeout: self.compile_timeout,
+                ..capsa::CompileLimits::default()
+            })
     }
 }
 
@@ -268,23 +282,6 @@ impl GrantArgs {
 
 fn parse<T: std::str::FromStr<Err = Error>>(s: &str) -> Result<T, String> {
     s.parse().map_err(|e: Error| e.message().to_owned())
-}
-
-/// Reads the process's stdin for the guest, unless it is a terminal (then the guest gets none).
-pub fn read_stdin() -> Result<Vec<u8>, Error> {
-    use std::io::{IsTerminal, Read};
-    let mut stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        return Ok(Vec::new());
-    }
-    let mut buf = Vec::new();
-    stdin.read_to_end(&mut buf).map_err(|e| {
-        Error::new(
-            capsa::ErrorCode::InvalidInput,
-            format!("cannot read stdin: {e}"),
-        )
-    })?;
-    Ok(buf)
 }
 
 #[cfg(test)]

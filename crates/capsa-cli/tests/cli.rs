@@ -1009,3 +1009,197 @@ fn the_python_repl_reads_blocks_keeps_state_and_dispatches() {
     assert_eq!(replies[2]["outcome"], "guest_exception");
     assert_eq!(replies[3]["outcome"], "invalid_input");
 }
+
+// Isolation regressions found from outside (issue 12), replayed against the binary.
+
+#[test]
+fn a_guest_cannot_repoint_a_nested_grant_at_host_memory() {
+    let capsa = Capsa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("W");
+    std::fs::create_dir_all(w.join("sub")).unwrap();
+    let outer = format!("{}:/w", w.display());
+    let inner = format!("{}:/sub:ro", w.join("sub").display());
+    let probe = guest("probe");
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "run",
+            probe.as_str(),
+            "--dir",
+            &outer,
+            "--dir",
+            &inner,
+            "--",
+        ];
+        all.extend_from_slice(args);
+        capsa.run(&all)
+    };
+    let out = run(&["rm-r", "/w/sub"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let out = capsa.run(&[
+        "run",
+        &probe,
+        "--dir",
+        &outer,
+        "--",
+        "symlink",
+        "../../../../../../../proc/self",
+        "/w",
+        "sub",
+    ]);
+    assert_eq!(status(&out), 1);
+    assert!(stderr(&out).contains("errno 63"), "{}", stderr(&out));
+    // Put the symlink there as the host (what a guest could do before): the grant is refused.
+    std::os::unix::fs::symlink("../../../../../../../proc/self", w.join("sub")).unwrap();
+    let mut cmd = capsa.command(&[
+        "run",
+        &probe,
+        "--dir",
+        &outer,
+        "--dir",
+        &inner,
+        "--",
+        "read",
+        "/sub/environ",
+    ]);
+    let out = cmd.env("HOST_SECRET", "hunter2").output().unwrap();
+    assert_error(&out, "invalid_input", 64);
+    assert!(
+        stderr(&out).contains("is a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains("hunter2"));
+}
+
+#[test]
+fn a_patched_cache_artifact_with_a_recomputed_checksum_is_not_run() {
+    let capsa = Capsa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("answer.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (func (export "answer") (result i32) i32.const 42))"#,
+    )
+    .unwrap();
+    let wat = wat.to_string_lossy().into_owned();
+    let out = capsa.run(&["call", &wat, "answer"]);
+    assert_eq!(stdout(&out).trim(), "42", "{}", stderr(&out));
+    let artifact = capsa.cache_files("cwasm").pop().expect("a cached artifact");
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == [0xb8, 42, 0, 0, 0])
+        .expect("mov eax, 42");
+    bytes[at + 1..at + 5].copy_from_slice(&1337u32.to_le_bytes());
+    std::fs::write(&artifact, &bytes).unwrap();
+    let sum = blake3::hash(&bytes).to_hex();
+    std::fs::write(artifact.with_extension("b3"), sum.as_bytes()).unwrap();
+    let out = capsa.run(&["call", &wat, "answer"]);
+    assert_eq!(stdout(&out).trim(), "42", "{}", stderr(&out));
+}
+
+#[test]
+fn stdin_streams_inside_the_deadline_and_is_capped() {
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    // A guest that never reads stdin does not wait for a silent pipe.
+    let mut silent = capsa
+        .command(&[
+            "run",
+            "-c",
+            "(module (func (export \"_start\")))",
+            "--timeout",
+            "2s",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writer = silent.stdin.take();
+    let out = silent.wait_with_output().unwrap();
+    drop(writer);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    // A guest reading a silent pipe ends at its deadline, and so does --handler.
+    for args in [
+        vec!["run", probe.as_str(), "--timeout", "300ms", "--", "stdin"],
+        vec![
+            "run",
+            "-c",
+            "1",
+            "--lang",
+            "js",
+            "--handler",
+            "--timeout",
+            "300ms",
+        ],
+    ] {
+        let mut child = capsa
+            .command(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let writer = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        drop(writer);
+        assert_error(&out, "timeout", 124);
+    }
+    // An endless stdin ends at the cap, for a reader and for --handler.
+    for args in [
+        vec!["run", probe.as_str(), "--max-stdin", "1MiB", "--", "stdin"],
+        vec![
+            "run",
+            "-c",
+            "1",
+            "--lang",
+            "js",
+            "--handler",
+            "--max-stdin",
+            "1MiB",
+        ],
+    ] {
+        let mut child = capsa
+            .command(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let feeder = std::thread::spawn(move || {
+            let chunk = vec![b'y'; 1 << 16];
+            while input.write_all(&chunk).is_ok() {}
+        });
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        assert_error(&out, "input_limit_exceeded", 81);
+    }
+}
+
+#[test]
+fn compilation_past_its_limits_is_refused() {
+    let capsa = Capsa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let many = dir.path().join("many.wat");
+    std::fs::write(&many, format!("(module {})", "(func)".repeat(50_001))).unwrap();
+    let out = capsa.run(&["run", &many.to_string_lossy()]);
+    assert_error(&out, "compile_limit_exceeded", 82);
+    let slow = dir.path().join("slow.wat");
+    let body = "(func (result i32) (i32.add (i32.const 1) (i32.const 2)))".repeat(20_000);
+    std::fs::write(&slow, format!("(module {body})")).unwrap();
+    let out = capsa.run(&["run", &slow.to_string_lossy(), "--compile-timeout", "1ms"]);
+    assert_error(&out, "compile_limit_exceeded", 82);
+}
+
+#[test]
+fn typescript_nested_without_brackets_does_not_blow_up_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deep.ts");
+    std::fs::write(&file, "if(1) ".repeat(40_000) + "1;").unwrap();
+    let out = Capsa::scripts().run(&["run", &file.to_string_lossy(), "--timeout", "2s"]);
+    // The guest's own parser overflows its stack: a limit, after a linear strip on the host.
+    assert_error(&out, "stack_overflow", 139);
+}

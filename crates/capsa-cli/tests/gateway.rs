@@ -1494,3 +1494,86 @@ async fn schemathesis_finds_no_server_errors() {
     assert!(out.status.success(), "{report}\n{}", gw.logs());
     assert!(report.contains("passed"), "{report}");
 }
+
+/// The attack of issue 12 over HTTP: a public route granting `shared:/shared` and another granting
+/// `shared/pub:/pub:ro` let an unauthenticated client read the gateway's own environ (and its token)
+/// through a symlink the first route's guest planted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_route_cannot_repoint_another_routes_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(shared.join("pub")).unwrap();
+    std::fs::write(shared.join("pub/hello.txt"), "public").unwrap();
+    let attack = dir.path().join("attack.py");
+    std::fs::write(
+        &attack,
+        r#"import os, shutil
+def handler(request):
+    shutil.rmtree("/shared/pub", ignore_errors=True)
+    tried = []
+    for target in ["../../../../../../../../proc/self", "/proc/self", "."]:
+        try:
+            os.symlink(target, "/shared/pub")
+            tried.append("made " + target)
+            break
+        except OSError as e:
+            tried.append("refused " + target)
+    return {"status": 200, "body": ", ".join(tried)}
+"#,
+    )
+    .unwrap();
+    let read = dir.path().join("read.py");
+    std::fs::write(
+        &read,
+        r#"def handler(request):
+    name = request.query.get("file", "hello.txt")
+    try:
+        with open("/pub/" + name, "rb") as f:
+            return {"status": 200, "body": f.read().decode("latin-1")}
+    except OSError as e:
+        return {"status": 404, "body": str(e)}
+"#,
+    )
+    .unwrap();
+    let config = format!(
+        r#"
+[[route]]
+path = "/attack"
+function = "{attack}"
+grants = {{ dirs = ["{shared}:/shared"] }}
+[[route]]
+path = "/pub"
+function = "{read}"
+grants = {{ dirs = ["{public}:/pub:ro"] }}
+"#,
+        attack = attack.display(),
+        read = read.display(),
+        shared = shared.display(),
+        public = shared.join("pub").display(),
+    );
+    let gw = Gateway::start_in(dir.path(), &config, &[]);
+    let c = client();
+    let r = c.get(gw.url("/pub")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "public");
+
+    let r = c.get(gw.url("/attack")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let tried = r.text().await.unwrap();
+    assert_eq!(
+        tried, "refused ../../../../../../../../proc/self, refused /proc/self, made .",
+        "only the symlink that stays inside the mount is made"
+    );
+    // The grant now goes through a symlink (to `.`, inside `shared`): it is refused, never followed.
+    for file in ["environ", "hello.txt"] {
+        let r = c
+            .get(gw.url(&format!("/pub?file={file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{file}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("is a symbolic link"), "{body}");
+        assert!(!body.contains(TOKEN), "{body}");
+    }
+}

@@ -7,9 +7,12 @@
 //! (truncated, corrupted, from another wasmtime) is recompiled and replaced. Both files are written to a
 //! temporary name and renamed, so readers never see half an entry.
 //!
-//! The checksum catches corruption, not forgery: whoever can write the cache directory can run code as
-//! the user. So the directory is created private (0700), and no sandbox may mount a directory that
-//! contains it or lies inside it (see `capability::wasi`).
+//! The checksum is keyed (BLAKE3 in keyed mode): the key is 32 random bytes in `<root>.key`, a private
+//! file beside the cache directory, not in it, so whoever can write the cache but not that file cannot
+//! forge an entry that passes the check. The directory is created private (0700); one that is group- or
+//! world-writable or owned by another user is refused with a warning (artifacts are then kept in
+//! memory), and no sandbox may mount a directory that contains the cache, its key, or lies inside the
+//! cache (see `capability::mount`).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -20,7 +23,7 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 
 /// Bump when the layout of cache entries changes.
-const CACHE_FORMAT: &str = "capsa-cache-v1";
+const CACHE_FORMAT: &str = "capsa-cache-v2";
 
 /// Modules kept compiled in memory; the oldest loaded is dropped first. A server loading new code per
 /// request must not grow without bound.
@@ -121,6 +124,8 @@ pub(crate) struct ArtifactCache {
     root: Option<PathBuf>,
     /// `root` joined with the engine fingerprint.
     dir: Option<PathBuf>,
+    /// The key of entry checksums (see the module docs).
+    key: [u8; 32],
     memory: Mutex<MemoryCache>,
 }
 
@@ -134,20 +139,31 @@ impl ArtifactCache {
     /// A cache under `root`, created private (0700) if missing. When it cannot be created, artifacts
     /// are kept in memory only and a warning says why.
     pub(crate) fn new(root: Option<&Path>, engine: &wasmtime::Engine) -> Self {
-        let root = root.and_then(|root| match create_private_dir(root) {
-            Ok(root) => Some(root),
-            Err(e) => {
-                tracing::warn!(
-                    "cannot use the cache directory `{}` ({e}); caching in memory only",
-                    root.display()
-                );
-                None
+        let opened = root.and_then(|root| {
+            match create_private_dir(root).and_then(|root| {
+                check_private(&root)?;
+                let key = load_or_create_key(&key_path(&root)?)?;
+                Ok((root, key))
+            }) {
+                Ok(opened) => Some(opened),
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot use the cache directory `{}` ({e}); caching in memory only",
+                        root.display()
+                    );
+                    None
+                }
             }
         });
+        let (root, key) = match opened {
+            Some((root, key)) => (Some(root), key),
+            None => (None, [0; 32]),
+        };
         let dir = root.as_ref().map(|root| root.join(fingerprint(engine)));
         ArtifactCache {
             root,
             dir,
+            key,
             memory: Mutex::new(MemoryCache::default()),
         }
     }
@@ -165,21 +181,27 @@ impl ArtifactCache {
     /// The compiled module filed under `digest`, from the first place that has it. `source` makes the
     /// wasm to compile when none has it: the module's bytes (`digest` is their SHA-256), or a language
     /// runtime pre-initialised on demand.
+    ///
+    /// A compilation that outlives `deadline` is abandoned (see [`crate::compile::with_deadline`]).
     pub(crate) fn get_or_compile(
         &self,
         engine: &wasmtime::Engine,
         digest: &Digest,
         source: &dyn Fn() -> Result<Vec<u8>>,
+        deadline: Option<std::time::Instant>,
     ) -> Result<(Artifact, ArtifactSource)> {
         if let Some(module) = self.memory_get(digest) {
             return Ok((module, ArtifactSource::Memory));
         }
         let (module, origin) = match &self.dir {
-            Some(dir) => self.disk_get_or_compile(engine, dir, digest, source)?,
-            None => (
-                Artifact::compile(engine, &source()?)?,
-                ArtifactSource::Compiled,
-            ),
+            Some(dir) => self.disk_get_or_compile(engine, dir, digest, source, deadline)?,
+            None => {
+                let (engine, source) = (engine.clone(), source()?);
+                let compiled = crate::compile::with_deadline(deadline, move || {
+                    Artifact::compile(&engine, &source)
+                })?;
+                (compiled, ArtifactSource::Compiled)
+            }
         };
         if let Ok(mut memory) = self.memory.lock() {
             if memory.modules.insert(*digest, module.clone()).is_none() {
@@ -213,11 +235,12 @@ impl ArtifactCache {
         dir: &Path,
         digest: &Digest,
         source: &dyn Fn() -> Result<Vec<u8>>,
+        deadline: Option<std::time::Instant>,
     ) -> Result<(Artifact, ArtifactSource)> {
         let name = hex(digest);
         let artifact_path = dir.join(format!("{name}.cwasm"));
         let sum_path = dir.join(format!("{name}.b3"));
-        match load_entry(engine, digest, &artifact_path, &sum_path) {
+        match load_entry(engine, &self.key, digest, &artifact_path, &sum_path) {
             Ok(Some(module)) => return Ok((module, ArtifactSource::Disk)),
             Ok(None) => {}
             Err(reason) => tracing::warn!(
@@ -226,8 +249,11 @@ impl ArtifactCache {
             ),
         }
 
-        let artifact = Artifact::precompile(engine, &source()?)?;
-        if let Err(e) = store_entry(dir, digest, &artifact_path, &sum_path, &artifact) {
+        let artifact = {
+            let (engine, source) = (engine.clone(), source()?);
+            crate::compile::with_deadline(deadline, move || Artifact::precompile(&engine, &source))?
+        };
+        if let Err(e) = store_entry(dir, &self.key, digest, &artifact_path, &sum_path, &artifact) {
             tracing::warn!(
                 "cannot write the cache entry `{}`: {e}; keeping it in memory only",
                 artifact_path.display()
@@ -245,6 +271,7 @@ impl ArtifactCache {
 /// `Ok(None)`: no entry. `Err`: an entry that must not be trusted.
 fn load_entry(
     engine: &wasmtime::Engine,
+    key: &[u8; 32],
     digest: &Digest,
     artifact_path: &Path,
     sum_path: &Path,
@@ -259,7 +286,7 @@ fn load_entry(
     // cannot slip past the check.
     // In 1 MiB reads: BLAKE3 hashes many chunks at once (SIMD) only when it gets them at once, which
     // makes checking a 46 MB runtime artifact 3x faster than 8 KiB reads.
-    let mut hasher = entry_hasher(digest);
+    let mut hasher = entry_hasher(key, digest);
     let mut reader = std::io::BufReader::with_capacity(1 << 20, &mut file);
     std::io::copy(&mut reader, &mut hasher).map_err(|e| e.to_string())?;
     drop(reader);
@@ -267,17 +294,18 @@ fn load_entry(
         return Err("checksum mismatch".into());
     }
     // SAFETY: the file is in capsa's own private cache directory, which no sandbox can mount, and the
-    // BLAKE3 checksum of this open file matches the one capsa wrote when it compiled the artifact.
+    // keyed BLAKE3 checksum of this open file matches the one capsa wrote when it compiled the artifact:
+    // only a holder of the key, kept outside the cache, can make one that matches.
     // wasmtime additionally rejects artifacts of another version or configuration.
     unsafe { Artifact::deserialize_open_file(engine, file) }
         .map(Some)
         .map_err(|e| format!("{e:#}"))
 }
 
-/// The checksum of an entry covers the source digest it is filed under as well as the artifact, so an
-/// intact entry copied under another module's name is refused too.
-fn entry_hasher(digest: &Digest) -> blake3::Hasher {
-    let mut hasher = blake3::Hasher::new();
+/// The checksum of an entry is keyed, and covers the source digest it is filed under as well as the
+/// artifact, so an intact entry copied under another module's name is refused too.
+fn entry_hasher(key: &[u8; 32], digest: &Digest) -> blake3::Hasher {
+    let mut hasher = blake3::Hasher::new_keyed(key);
     hasher.update(CACHE_FORMAT.as_bytes()).update(digest);
     hasher
 }
@@ -295,15 +323,92 @@ fn create_private_dir(dir: &Path) -> std::io::Result<PathBuf> {
     dir.canonicalize()
 }
 
+/// Refuses a cache directory that someone else could write: owned by another user, or writable by its
+/// group or by everyone.
+fn check_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(std::io::Error::other(format!(
+            "it is owned by user {}, not by this user ({me})",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "it is writable by its group or by everyone (mode {:o}); `chmod 700` it",
+            meta.mode() & 0o777
+        )));
+    }
+    Ok(())
+}
+
+/// `<root>.key`: beside the cache directory, so a mount of the cache never holds it (and a mount of the
+/// directory that holds both is refused for holding the cache).
+fn key_path(root: &Path) -> std::io::Result<PathBuf> {
+    let name = root
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the cache directory needs a name of its own"))?;
+    let mut key = name.to_owned();
+    key.push(".key");
+    Ok(root.with_file_name(key))
+}
+
+/// Reads the checksum key, or makes one: 32 bytes from the system's random source, written to a new
+/// file of mode 0600. A key file that is a symlink, owned by someone else or readable by others is
+/// refused.
+fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut key = [0u8; 32];
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(mut file) => {
+            std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+            file.write_all(&key)?;
+            file.sync_all()?;
+            return Ok(key);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| std::io::Error::other(format!("key `{}`: {e}", path.display())))?;
+    let meta = file.metadata()?;
+    // SAFETY: geteuid has no preconditions.
+    if meta.uid() != unsafe { libc::geteuid() } || meta.mode() & 0o077 != 0 || meta.len() != 32 {
+        return Err(std::io::Error::other(format!(
+            "the key `{}` is not a private 32-byte file of this user",
+            path.display()
+        )));
+    }
+    file.read_exact(&mut key)?;
+    Ok(key)
+}
+
 fn store_entry(
     dir: &Path,
+    key: &[u8; 32],
     digest: &Digest,
     artifact_path: &Path,
     sum_path: &Path,
     artifact: &[u8],
 ) -> std::io::Result<()> {
     create_private_dir(dir)?;
-    let sum = entry_hasher(digest).update(artifact).finalize().to_hex();
+    let sum = entry_hasher(key, digest)
+        .update(artifact)
+        .finalize()
+        .to_hex();
     // The checksum goes last: an entry without a matching checksum is never trusted.
     write_atomically(dir, artifact_path, artifact)?;
     write_atomically(dir, sum_path, sum.as_bytes())

@@ -10,6 +10,7 @@ use wasmtime::{Config, Enabled, InstanceAllocationStrategy, Linker, PoolingAlloc
 
 use crate::cache::ArtifactCache;
 use crate::capability;
+use crate::compile::CompileLimits;
 use crate::error::{Error, Result};
 use crate::lang::Language;
 use crate::module::{Module, ModuleInner};
@@ -49,6 +50,7 @@ pub(crate) struct EngineInner {
     pub(crate) component_linker: wasmtime::component::Linker<SandboxState>,
     pub(crate) cache: ArtifactCache,
     pub(crate) cpu_budget: bool,
+    pub(crate) compile_limits: CompileLimits,
     pub(crate) max_wasm_stack: usize,
     pooling: bool,
     ticker: Ticker,
@@ -70,6 +72,7 @@ pub struct EngineBuilder {
     cpu_budget: bool,
     max_wasm_stack: usize,
     pooling: bool,
+    compile_limits: CompileLimits,
 }
 
 impl Default for EngineBuilder {
@@ -79,6 +82,7 @@ impl Default for EngineBuilder {
             cpu_budget: false,
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             pooling: true,
+            compile_limits: CompileLimits::default(),
         }
     }
 }
@@ -104,6 +108,13 @@ impl EngineBuilder {
     /// with `stack_overflow`.
     pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
         self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// The caps on compiling code from outside: module size, functions, nesting, script size and the
+    /// compile deadline (see [`CompileLimits`]). Loads past them fail with `compile_limit_exceeded`.
+    pub fn compile_limits(mut self, limits: CompileLimits) -> Self {
+        self.compile_limits = limits;
         self
     }
 
@@ -149,6 +160,7 @@ impl EngineBuilder {
 
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut SandboxState| &mut s.wasi)
+            .and_then(|()| capability::guard_symlinks(&mut linker))
             .and_then(|()| capability::abi::add_to_linker(&mut linker))
             .map_err(|e| Error::internal(format!("cannot link host functions: {e:#}")))?;
         let mut component_linker = wasmtime::component::Linker::new(&wasmtime);
@@ -156,6 +168,7 @@ impl EngineBuilder {
             .and_then(|()| {
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker)
             })
+            .and_then(|()| capability::guard_component_symlinks(&mut component_linker))
             .and_then(|()| capability::abi::add_to_component_linker(&mut component_linker))
             .map_err(|e| Error::internal(format!("cannot link host functions: {e:#}")))?;
 
@@ -168,6 +181,7 @@ impl EngineBuilder {
                 component_linker,
                 cache,
                 cpu_budget: self.cpu_budget,
+                compile_limits: self.compile_limits,
                 max_wasm_stack: self.max_wasm_stack,
                 pooling,
                 ticker,

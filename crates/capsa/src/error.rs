@@ -22,6 +22,11 @@ pub enum ErrorCode {
     OutputLimitExceeded,
     /// The guest made more host calls, or sent more bytes through them, than its limits allow.
     HostCallLimitExceeded,
+    /// The call's stdin is larger than its `max_stdin` limit.
+    InputLimitExceeded,
+    /// Compiling the code would pass a compilation limit (module size, functions, nesting, data,
+    /// source size, compile deadline), so it was not compiled.
+    CompileLimitExceeded,
     /// The guest trapped (unreachable, out-of-bounds access, division by zero, …).
     Trap,
     /// The guest exited with a non-zero exit code.
@@ -52,13 +57,15 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::Timeout,
         ErrorCode::CpuLimitExceeded,
         ErrorCode::MemoryLimitExceeded,
         ErrorCode::StackOverflow,
         ErrorCode::OutputLimitExceeded,
         ErrorCode::HostCallLimitExceeded,
+        ErrorCode::InputLimitExceeded,
+        ErrorCode::CompileLimitExceeded,
         ErrorCode::Trap,
         ErrorCode::Exit,
         ErrorCode::GuestException,
@@ -104,6 +111,8 @@ impl ErrorCode {
             ErrorCode::StackOverflow => "stack_overflow",
             ErrorCode::OutputLimitExceeded => "output_limit_exceeded",
             ErrorCode::HostCallLimitExceeded => "host_call_limit_exceeded",
+            ErrorCode::InputLimitExceeded => "input_limit_exceeded",
+            ErrorCode::CompileLimitExceeded => "compile_limit_exceeded",
             ErrorCode::Trap => "trap",
             ErrorCode::Exit => "exit",
             ErrorCode::GuestException => "guest_exception",
@@ -140,6 +149,8 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 78,
             ErrorCode::PayloadTooLarge => 79,
             ErrorCode::HostCallLimitExceeded => 80,
+            ErrorCode::InputLimitExceeded => 81,
+            ErrorCode::CompileLimitExceeded => 82,
             ErrorCode::Timeout => 124,
             ErrorCode::Trap => 134,
             ErrorCode::MemoryLimitExceeded => 137,

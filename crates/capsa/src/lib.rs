@@ -48,6 +48,7 @@
 
 mod cache;
 mod capability;
+mod compile;
 mod engine;
 mod error;
 mod lang;
@@ -59,6 +60,7 @@ mod sandbox;
 
 pub use cache::ArtifactSource;
 pub use capability::{DirGrant, Grants, HostError, HostFunctions, HostResult, http, kv};
+pub use compile::CompileLimits;
 pub use engine::{DEFAULT_MAX_WASM_STACK, Engine, EngineBuilder};
 pub use error::{Error, ErrorCode, Result};
 pub use lang::{Compiled, Language, Program, Rejections, Script, Session, SessionStats};

@@ -43,6 +43,9 @@ pub struct Limits {
     /// Wasm instances per sandbox (a core module is one). By default 16.
     /// Error code: `memory_limit_exceeded`.
     pub max_instances: u32,
+    /// Bytes of stdin the guest may read. Streamed stdin is read as the guest asks for it, inside the
+    /// deadline. By default 16 MiB. Error code: `input_limit_exceeded`.
+    pub max_stdin: ByteSize,
 }
 
 impl Default for Limits {
@@ -59,6 +62,7 @@ impl Default for Limits {
             max_table_elements: 100_000,
             // A component (Python) has 14 core instances; a plain module has one.
             max_instances: 16,
+            max_stdin: ByteSize::mib(16),
         }
     }
 }

@@ -63,7 +63,10 @@ fn kind(bytes: &[u8]) -> Kind {
 }
 
 impl Module {
+    /// Loads code from outside: measured against the engine's compile limits before it is compiled.
     pub(crate) fn load(engine: &Engine, bytes: &[u8]) -> Result<Module> {
+        let limits = &engine.inner.compile_limits;
+        limits.check_size_of_module(bytes)?;
         let digest: Digest = Sha256::digest(bytes).into();
         let binary;
         let bytes = match kind(bytes) {
@@ -76,11 +79,16 @@ impl Module {
             }
             _ => bytes,
         };
+        let deadline = Some(limits.deadline());
+        // Measured only when it is to be compiled: a cached module was measured when it was.
+        let source = || {
+            limits.check_module(bytes)?;
+            Ok(bytes.to_vec())
+        };
         match kind(bytes) {
-            Kind::Core => Module::from_source(engine, digest, &|| Ok(bytes.to_vec())),
+            Kind::Core => Module::compile(engine, digest, &source, deadline),
             Kind::Component => {
-                let module = Module::from_source(engine, digest, &|| Ok(bytes.to_vec()))?;
-                module.into_http_proxy()
+                Module::compile(engine, digest, &source, deadline)?.into_http_proxy()
             }
             Kind::Precompiled => Err(Error::invalid_module(
                 "precompiled artifacts are not accepted: pass the `.wasm` or `.wat` source",
@@ -114,16 +122,27 @@ impl Module {
         })
     }
 
-    /// The module filed under `digest` in the artifact cache, made from `source` when it is not cached.
+    /// The module filed under `digest` in the artifact cache, made from `source` when it is not cached
+    /// (capsa's own runtimes: no compile limits).
     pub(crate) fn from_source(
         engine: &Engine,
         digest: Digest,
         source: &dyn Fn() -> Result<Vec<u8>>,
     ) -> Result<Module> {
+        Module::compile(engine, digest, source, None)
+    }
+
+    fn compile(
+        engine: &Engine,
+        digest: Digest,
+        source: &dyn Fn() -> Result<Vec<u8>>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Module> {
         let inner = &engine.inner;
-        let (artifact, source) = inner
-            .cache
-            .get_or_compile(&inner.wasmtime, &digest, source)?;
+        let (artifact, source) =
+            inner
+                .cache
+                .get_or_compile(&inner.wasmtime, &digest, source, deadline)?;
         let link_error = |e: wasmtime::Error| Error::invalid_module(format!("{e:#}"));
         let (linked, functions) = match artifact {
             Artifact::Module(module) => {

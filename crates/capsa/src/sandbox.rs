@@ -2,6 +2,8 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -34,7 +36,7 @@ use crate::receipt::{Evidence, Failure, Receipt, Stats};
 /// ```
 #[derive(Clone)]
 pub struct Call {
-    pub(crate) stdin: Bytes,
+    pub(crate) stdin: Stdin,
     pub(crate) program_name: String,
     pub(crate) args: Vec<String>,
     pub(crate) limits: Limits,
@@ -46,7 +48,7 @@ pub struct Call {
 impl Default for Call {
     fn default() -> Self {
         Call {
-            stdin: Bytes::new(),
+            stdin: Stdin::Bytes(Bytes::new()),
             program_name: "main.wasm".to_owned(),
             args: Vec::new(),
             limits: Limits::default(),
@@ -89,15 +91,30 @@ impl Call {
         Call::default()
     }
 
-    /// The guest's stdin.
+    /// The guest's stdin. Over [`Limits::max_stdin`] the call fails with `input_limit_exceeded`
+    /// before it starts.
     pub fn stdin(mut self, stdin: impl Into<Bytes>) -> Self {
-        self.stdin = stdin.into();
+        self.stdin = Stdin::Bytes(stdin.into());
         self
     }
 
-    /// The guest's stdin, as set by [`Call::stdin`].
+    /// The guest's stdin, read from `reader` as the guest asks for it: a guest that never reads does not
+    /// wait for it, a blocked read ends at the deadline, and a byte past [`Limits::max_stdin`] ends
+    /// the call with `input_limit_exceeded`. Only the first sandbox a call opens reads the stream.
+    pub fn stdin_stream(
+        mut self,
+        reader: impl tokio::io::AsyncRead + Send + Sync + Unpin + 'static,
+    ) -> Self {
+        self.stdin = Stdin::Stream(Arc::new(std::sync::Mutex::new(Some(Box::new(reader)))));
+        self
+    }
+
+    /// The guest's stdin, as set by [`Call::stdin`] (empty for [`Call::stdin_stream`]).
     pub fn stdin_bytes(&self) -> &[u8] {
-        &self.stdin
+        match &self.stdin {
+            Stdin::Bytes(bytes) => bytes,
+            Stdin::Stream(_) => &[],
+        }
     }
 
     /// `argv[0]` as the guest sees it. By default `main.wasm`.
@@ -148,6 +165,15 @@ impl Call {
     }
 }
 
+/// A call's stdin: bytes given up front, or a stream read as the guest asks.
+#[derive(Clone)]
+pub(crate) enum Stdin {
+    Bytes(Bytes),
+    Stream(Arc<std::sync::Mutex<Option<StdinReader>>>),
+}
+
+pub(crate) type StdinReader = Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin>;
+
 /// A limit tripped by the host (deadline, output cap, host-call cap). Raised as the trap that ends the
 /// guest, and recognised again when the receipt is made.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -184,6 +210,8 @@ pub(crate) struct SandboxState {
     pub(crate) limiter: Limiter,
     pub(crate) host: HostCalls,
     pub(crate) capture: Capture,
+    /// Set when the guest read past its stdin limit.
+    pub(crate) stdin_over: Arc<AtomicBool>,
 }
 
 impl wasmtime_wasi::WasiView for SandboxState {
@@ -402,8 +430,9 @@ impl Sandbox {
         let limits = &call.limits;
         check_limits(engine, limits)?;
         let capture = Capture::new(limits.max_output.bytes());
+        let stdin_over = Arc::new(AtomicBool::new(false));
         let state = SandboxState {
-            wasi: wasi_context(call, &capture, engine.inner.cache.root())?,
+            wasi: wasi_context(call, &capture, engine.inner.cache.root(), &stdin_over)?,
             http: WasiHttpCtx::new(),
             limiter: Limiter::new(limits),
             host: HostCalls::new(
@@ -413,6 +442,7 @@ impl Sandbox {
                 limits.max_egress.bytes(),
             ),
             capture: capture.clone(),
+            stdin_over,
         };
         let mut store = Store::new(&engine.inner.wasmtime, state);
         store.limiter(|s| &mut s.limiter);
@@ -463,11 +493,15 @@ impl Sandbox {
                 };
             }
         }
+        let stdin_limit = limits.max_stdin;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut store| {
             // A limit passed where the guest could not be stopped at once ends it here.
             if let Some(limit) = store.data_mut().host.tripped.take() {
                 return Err(wasmtime::Error::new(limit));
+            }
+            if store.data().stdin_over.load(Ordering::SeqCst) {
+                return Err(wasmtime::Error::new(stdin_over(&stdin_limit)));
             }
             if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(LimitExceeded::new(
@@ -541,6 +575,14 @@ impl Sandbox {
             Ok(Ok(result)) => (None, Some(0), result),
             Ok(Err(failed)) => classify(failed, state, engine.inner.max_wasm_stack, limits),
         };
+        // A guest that read past its stdin limit failed that read; whatever it did next, the call ends
+        // with the limit.
+        let error = if state.stdin_over.load(Ordering::SeqCst) {
+            let limit = stdin_over(&limits.max_stdin);
+            Some(failure(limit.code, limit.message))
+        } else {
+            error
+        };
         self.poisoned = error.is_some();
 
         let inner = self.capture.take(limits.max_output.bytes());
@@ -562,6 +604,13 @@ impl Sandbox {
             evidence,
         }
     }
+}
+
+fn stdin_over(limit: &crate::ByteSize) -> LimitExceeded {
+    LimitExceeded::new(
+        ErrorCode::InputLimitExceeded,
+        format!("stdin is over the call's {limit} limit"),
+    )
 }
 
 fn check_limits(engine: &crate::Engine, limits: &Limits) -> Result<()> {

@@ -114,7 +114,9 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
     args.sandbox.run(
         |call| {
             if args.handler {
-                let context = serde_json::from_slice(call.stdin_bytes()).map_err(|e| {
+                let limits = args.sandbox.limits.limits();
+                let stdin = crate::stdin::read_all_within(limits.max_stdin, limits.timeout)?;
+                let context = serde_json::from_slice(&stdin).map_err(|e| {
                     Error::new(
                         ErrorCode::InvalidInput,
                         format!("--handler reads the request context as JSON on stdin: {e}"),

@@ -19,6 +19,7 @@ pub(crate) mod abi;
 mod host_fn;
 pub mod http;
 pub mod kv;
+mod mount;
 mod wasi;
 
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ use std::str::FromStr;
 
 pub(crate) use host_fn::Handler;
 pub use host_fn::{HostError, HostFunctions, HostResult};
-pub(crate) use wasi::wasi_context;
+pub(crate) use wasi::{guard_component_symlinks, guard_symlinks, wasi_context};
 
 use crate::error::Error;
 
@@ -175,8 +176,13 @@ const RESERVED_PREFIXES: [&str; 2] = ["kv.", "http."];
 /// A host directory mounted in the guest: `HOST[:GUEST][:ro]` on the command line.
 ///
 /// The guest sees the directory at `guest_path` and nothing above it: `..`, absolute paths and
-/// symlinks that lead outside the mount are refused by the sandbox's filesystem layer. A read-only
-/// mount refuses every write, create, rename and delete.
+/// symlinks that lead outside the mount are refused by the sandbox's filesystem layer, and the guest
+/// cannot create a symlink whose target is absolute or contains `..`. A read-only mount refuses every
+/// write, create, rename and delete.
+///
+/// The host path is opened once per sandbox, one component at a time, without following symlinks: a
+/// path through a symlink is refused (grant the directory it points to), so nothing a guest writes
+/// under one grant can re-point another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirGrant {
     /// The directory on the host.

@@ -142,6 +142,9 @@ fn strip_here(source: &str, file: &str) -> Result<Stripped> {
     let generated = Codegen::new()
         .with_options(CodegenOptions {
             source_map_path: Some(path.to_path_buf()),
+            // No indentation: it grows with nesting, so a statement nested n deep without brackets
+            // (`if(1) if(1) …`) would print n² bytes. Errors point into the TypeScript source anyway.
+            indent_width: 0,
             ..CodegenOptions::default()
         })
         .build(&program);

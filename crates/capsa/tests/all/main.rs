@@ -6,6 +6,7 @@ mod functions;
 mod http_allowlist;
 mod http_component;
 mod http_fetch;
+mod isolation;
 mod javascript;
 mod kv;
 mod limits;

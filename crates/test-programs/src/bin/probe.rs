@@ -31,6 +31,16 @@ fn main() {
             Ok(()) => println!("wrote {}", arg(&args, 2)),
             Err(e) => fail(format!("write {}: {e}", arg(&args, 2))),
         },
+        "rm-r" => match std::fs::remove_dir_all(arg(&args, 2)) {
+            Ok(()) => println!("removed"),
+            Err(e) => fail(e),
+        },
+        // `symlink TARGET DIR NAME`: DIR/NAME -> TARGET, made by the WASI call itself (std has no
+        // stable wrapper), with DIR one of the guest's mounts.
+        "symlink" => match symlink(arg(&args, 2), arg(&args, 3), arg(&args, 4)) {
+            Ok(()) => println!("linked"),
+            Err(errno) => fail(format!("symlink failed: errno {errno}")),
+        },
         "ls" => match std::fs::read_dir(arg(&args, 2)) {
             Ok(entries) => {
                 let mut names: Vec<String> = entries
@@ -201,4 +211,35 @@ fn main() {
         }
         other => fail(format!("unknown probe `{other}`")),
     }
+}
+
+/// Creates `dir/name -> target` with WASI's `path_symlink`, where `dir` is a mount (a preopen).
+fn symlink(target: &str, dir: &str, name: &str) -> Result<(), u16> {
+    #[link(wasm_import_module = "wasi_snapshot_preview1")]
+    unsafe extern "C" {
+        fn path_symlink(
+            old: *const u8,
+            old_len: usize,
+            fd: i32,
+            new: *const u8,
+            new_len: usize,
+        ) -> u16;
+        fn fd_prestat_dir_name(fd: i32, path: *mut u8, len: usize) -> u16;
+    }
+    // Preopens are numbered from 3; find the one mounted at `dir`.
+    for fd in 3..64 {
+        let mut buf = [0u8; 256];
+        // SAFETY: `buf` is valid for writes of its length.
+        let len = dir.len().min(buf.len());
+        if unsafe { fd_prestat_dir_name(fd, buf.as_mut_ptr(), len) } == 0
+            && &buf[..len] == dir.as_bytes()
+        {
+            // SAFETY: both strings are valid for reads of their lengths.
+            let errno = unsafe {
+                path_symlink(target.as_ptr(), target.len(), fd, name.as_ptr(), name.len())
+            };
+            return if errno == 0 { Ok(()) } else { Err(errno) };
+        }
+    }
+    Err(8) // badf: no such mount
 }
