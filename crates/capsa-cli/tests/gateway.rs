@@ -1577,3 +1577,33 @@ grants = {{ dirs = ["{public}:/pub:ro"] }}
         assert!(!body.contains(TOKEN), "{body}");
     }
 }
+
+/// Compile limits, linear TypeScript stripping and the stdin cap hold for deploys and run-now too.
+#[tokio::test(flavor = "multi_thread")]
+async fn deploys_and_run_now_keep_the_compile_and_stdin_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_in(dir.path(), "", &[]);
+    let c = client();
+    // 50,001 empty functions: 4 MB of wat that took cranelift minutes; refused before compiling.
+    let many = format!("(module {})", "(func)".repeat(50_001));
+    let r = deploy(&gw, "many", json!({"language": "wasm", "code": many})).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "compile_limit_exceeded");
+    // TypeScript nested 40,000 deep without brackets: stripped in linear time, and the deploy answers.
+    let started = Instant::now();
+    let deep = "if(1) ".repeat(40_000) + "1;";
+    let r = deploy(&gw, "deep", json!({"language": "ts", "code": deep})).await;
+    let status = r.status();
+    assert!(status.is_success() || status == 400, "{status}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    // stdin over the call's cap is its own error.
+    let r = c
+        .post(gw.url("/v1/run"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"language": "py", "code": "1", "stdin": "12345", "limits": {"max_stdin": "4B"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(error_code(r).await, "input_limit_exceeded");
+}

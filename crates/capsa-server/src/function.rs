@@ -34,6 +34,9 @@ pub struct LimitOverrides {
     /// Bytes sent through host calls.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_egress: Option<ByteSize>,
+    /// Bytes of stdin the guest may read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_stdin: Option<ByteSize>,
 }
 
 impl LimitOverrides {
@@ -46,6 +49,7 @@ impl LimitOverrides {
             max_output: self.max_output.unwrap_or(base.max_output),
             max_host_calls: self.max_host_calls.unwrap_or(base.max_host_calls),
             max_egress: self.max_egress.unwrap_or(base.max_egress),
+            max_stdin: self.max_stdin.unwrap_or(base.max_stdin),
             ..base.clone()
         }
     }
@@ -76,6 +80,7 @@ impl LimitOverrides {
             ("memory", self.memory, base.memory),
             ("max_output", self.max_output, base.max_output),
             ("max_egress", self.max_egress, base.max_egress),
+            ("max_stdin", self.max_stdin, base.max_stdin),
         ] {
             if let Some(asked) = asked
                 && asked.bytes() > max.bytes()
