@@ -28,7 +28,8 @@ pub struct CompileLimits {
     pub max_functions: u32,
     /// How deep blocks (`block`, `loop`, `if`, `try_table`) nest in one function. By default 10,000.
     pub max_nesting: u32,
-    /// Bytes of a script's source (JavaScript, TypeScript, Python). By default 4 MiB.
+    /// Bytes of source text: a script (JavaScript, TypeScript, Python) or a module in wat text, which
+    /// is parsed before it can be measured (7 MB of wat took 450 MB to parse). By default 4 MiB.
     pub max_script_size: ByteSize,
     /// Wall-clock time one compilation may take. By default 60 s.
     pub timeout: HumanDuration,
@@ -122,9 +123,9 @@ impl CompileLimits {
         self.check_size(bytes.len(), self.max_module_size, "module")
     }
 
-    /// Refuses a script source larger than the cap.
-    pub(crate) fn check_script(&self, source: &[u8]) -> Result<()> {
-        self.check_size(source.len(), self.max_script_size, "script")
+    /// Refuses source text (a script, or wat) larger than the cap.
+    pub(crate) fn check_text(&self, source: &[u8]) -> Result<()> {
+        self.check_size(source.len(), self.max_script_size, "source text")
     }
 
     fn check_size(&self, len: usize, cap: ByteSize, what: &str) -> Result<()> {
@@ -227,8 +228,8 @@ mod tests {
         };
         let e = limits.check_module(&wasm("(module (func))")).unwrap_err();
         assert_eq!(e.code(), ErrorCode::CompileLimitExceeded);
-        assert!(limits.check_script(b"1+1").is_ok());
-        assert!(limits.check_script(b"1 + 1").is_err());
+        assert!(limits.check_text(b"1+1").is_ok());
+        assert!(limits.check_text(b"1 + 1").is_err());
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl Module {
         let bytes = match kind(bytes) {
             // Text becomes binary here, so a component in text is known as one.
             Kind::Text => {
+                limits.check_text(bytes)?;
                 binary = wat::parse_bytes(bytes)
                     .map_err(|e| Error::invalid_module(format!("{e}")))?
                     .into_owned();

@@ -199,7 +199,7 @@ impl Engine {
     /// `invalid_input` for a TypeScript syntax error (with its line and column) or a non-script
     /// language; `internal` when the runtime cannot be prepared.
     pub fn script(&self, language: Language, file: &str, source: &str) -> Result<Script> {
-        self.inner.compile_limits.check_script(source.as_bytes())?;
+        self.inner.compile_limits.check_text(source.as_bytes())?;
         Script::new(self, language, file, source)
     }
 
