@@ -1099,82 +1099,62 @@ fn a_patched_cache_artifact_with_a_recomputed_checksum_is_not_run() {
     assert_eq!(stdout(&out).trim(), "42", "{}", stderr(&out));
 }
 
-#[test]
-fn stdin_streams_inside_the_deadline_and_is_capped() {
-    let capsa = Capsa::new();
-    let probe = guest("probe");
-    // A guest that never reads stdin does not wait for a silent pipe.
-    let mut silent = capsa
-        .command(&[
-            "run",
-            "-c",
-            "(module (func (export \"_start\")))",
-            "--timeout",
-            "2s",
-        ])
+/// Runs `capsa` with a stdin pipe that `feed` writes into (or that stays open and silent).
+fn run_with_stdin_pipe(capsa: &Capsa, args: &[&str], feed: Option<Vec<u8>>) -> Output {
+    let mut child = capsa
+        .command(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let writer = silent.stdin.take();
-    let out = silent.wait_with_output().unwrap();
-    drop(writer);
+    let mut input = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || match feed {
+        // Until capsa closes its end.
+        Some(chunk) => while input.write_all(&chunk).is_ok() {},
+        // Open, silent, until capsa is done.
+        None => std::thread::sleep(std::time::Duration::from_secs(5)),
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(feeder);
+    out
+}
+
+#[test]
+fn stdin_streams_inside_the_deadline_and_is_capped() {
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    let handler = ["run", "-c", "1", "--lang", "js", "--handler"];
+    // A guest that never reads stdin does not wait for a silent pipe.
+    let nothing = [
+        "run",
+        "-c",
+        "(module (func (export \"_start\")))",
+        "--timeout",
+        "2s",
+    ];
+    let out = run_with_stdin_pipe(&capsa, &nothing, None);
     assert_eq!(status(&out), 0, "{}", stderr(&out));
     // A guest reading a silent pipe ends at its deadline, and so does --handler.
+    let deadline = ["--timeout", "300ms"];
     for args in [
-        vec!["run", probe.as_str(), "--timeout", "300ms", "--", "stdin"],
-        vec![
-            "run",
-            "-c",
-            "1",
-            "--lang",
-            "js",
-            "--handler",
-            "--timeout",
-            "300ms",
-        ],
+        ["run", &probe]
+            .iter()
+            .chain(&deadline)
+            .chain(&["--", "stdin"]),
+        handler.iter().chain(&deadline).chain(&[]),
     ] {
-        let mut child = capsa
-            .command(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let writer = child.stdin.take();
-        let out = child.wait_with_output().unwrap();
-        drop(writer);
+        let out = run_with_stdin_pipe(&capsa, &args.copied().collect::<Vec<_>>(), None);
         assert_error(&out, "timeout", 124);
     }
     // An endless stdin ends at the cap, for a reader and for --handler.
+    let cap = ["--max-stdin", "1MiB"];
     for args in [
-        vec!["run", probe.as_str(), "--max-stdin", "1MiB", "--", "stdin"],
-        vec![
-            "run",
-            "-c",
-            "1",
-            "--lang",
-            "js",
-            "--handler",
-            "--max-stdin",
-            "1MiB",
-        ],
+        ["run", &probe].iter().chain(&cap).chain(&["--", "stdin"]),
+        handler.iter().chain(&cap).chain(&[]),
     ] {
-        let mut child = capsa
-            .command(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let feeder = std::thread::spawn(move || {
-            let chunk = vec![b'y'; 1 << 16];
-            while input.write_all(&chunk).is_ok() {}
-        });
-        let out = child.wait_with_output().unwrap();
-        feeder.join().unwrap();
+        let args: Vec<&str> = args.copied().collect();
+        let out = run_with_stdin_pipe(&capsa, &args, Some(vec![b'y'; 1 << 16]));
         assert_error(&out, "input_limit_exceeded", 81);
     }
 }
