@@ -52,8 +52,8 @@ pub enum RouteTarget {
     Registry {
         /// `name[@version|@alias]`.
         reference: FunctionRef,
-        /// The route's limits.
-        limits: LimitOverrides,
+        /// The route's limits (boxed: the enum stays small).
+        limits: Box<LimitOverrides>,
         /// The route's grants (already checked, its env included), if it sets any.
         grants: Option<Box<capsa::Grants>>,
         /// The route's env (expanded), laid over the function's own grants when the route sets none.
@@ -233,7 +233,7 @@ impl Gateway {
                     })?;
             Ok(RouteTarget::Registry {
                 reference,
-                limits: route.limits.clone(),
+                limits: Box::new(route.limits.clone()),
                 grants: has_grants.then(|| Box::new(grants)),
                 env: route
                     .env
