@@ -1183,3 +1183,53 @@ fn typescript_nested_without_brackets_does_not_blow_up_the_host() {
     // The guest's own parser overflows its stack: a limit, after a linear strip on the host.
     assert_error(&out, "stack_overflow", 139);
 }
+
+#[test]
+fn swapping_a_grant_with_a_symlink_to_the_cache_never_mounts_it() {
+    // The race of issue 12: a grant flipped between a directory and a symlink to the artifact cache
+    // while `capsa run` checked it by path and then opened it by path again.
+    let capsa = Capsa::new();
+    let probe = guest("probe");
+    let out = capsa.run(&["run", &probe, "--", "args"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let cache = capsa.cache_files("cwasm")[0]
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let grant = dir.path().join("grant");
+    let decoy = dir.path().join("decoy");
+    std::fs::create_dir(&decoy).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, grant, decoy) = (stop.clone(), grant.clone(), decoy.clone());
+        std::thread::spawn(move || {
+            let link = grant.with_extension("link");
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&link);
+                let _ = std::os::unix::fs::symlink(&cache, &link);
+                let _ = std::fs::rename(&link, &grant);
+                let _ = std::fs::remove_file(&grant);
+                let _ = std::fs::rename(&decoy, &grant);
+                let _ = std::fs::rename(&grant, &decoy);
+            }
+        })
+    };
+    let mount = format!("{}:/m", grant.display());
+    for _ in 0..40 {
+        let out = capsa.run(&["run", &probe, "--dir", &mount, "--", "ls", "/m"]);
+        assert!(
+            !stdout(&out).contains(".cwasm"),
+            "the cache was mounted: {}",
+            stdout(&out)
+        );
+        assert!(
+            matches!(status(&out), 0 | 1 | 64),
+            "{}: {}",
+            status(&out),
+            stderr(&out)
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+}

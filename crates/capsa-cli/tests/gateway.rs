@@ -1607,3 +1607,58 @@ async fn deploys_and_run_now_keep_the_compile_and_stdin_limits() {
     assert_eq!(r.status(), 413);
     assert_eq!(error_code(r).await, "input_limit_exceeded");
 }
+
+/// A cached artifact patched in the gateway's cache, with its checksum recomputed (issue 12), is not
+/// run after a restart: checksums are keyed with a key outside the cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_patched_artifact_in_the_gateways_cache_is_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let wat = dir.path().join("answer.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "answer=42")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 9))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+    )
+    .unwrap();
+    let config = format!(
+        "[[route]]\npath = \"/answer\"\nfunction = \"{}\"\n",
+        wat.display()
+    );
+    let env = [("CAPSA_CACHE_DIR", cache.to_str().unwrap())];
+    let answer = |gw: Gateway| async move {
+        let r = client().get(gw.url("/answer")).send().await.unwrap();
+        r.text().await.unwrap()
+    };
+    assert_eq!(
+        answer(Gateway::start_in(dir.path(), &config, &env)).await,
+        "answer=42"
+    );
+    let artifact = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|d| d.ok())
+        .filter(|d| d.path().is_dir())
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("a cached artifact");
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let at = bytes
+        .windows(9)
+        .position(|w| w == b"answer=42")
+        .expect("the data segment in the artifact");
+    bytes[at + 7..at + 9].copy_from_slice(b"13");
+    std::fs::write(&artifact, &bytes).unwrap();
+    let sum = blake3::hash(&bytes).to_hex();
+    std::fs::write(artifact.with_extension("b3"), sum.as_bytes()).unwrap();
+    assert_eq!(
+        answer(Gateway::start_in(dir.path(), &config, &env)).await,
+        "answer=42"
+    );
+}
