@@ -5,7 +5,10 @@ GUEST_TARGET := wasm32-wasip1
 # wasi:http/proxy components (the test component of crates/test-http-component) are built for WASI 0.2.
 COMPONENT_TARGET := wasm32-wasip2
 GUESTS := $(CURDIR)/target/$(GUEST_TARGET)/guest
-CAPSA := $(CURDIR)/target/release/capsa
+# The CLI as `make test` builds it (dependencies optimised, `[profile.dev.package."*"]`), so `make serve`
+# after `make test` (or the other way round) compiles wasmtime once. Benchmarks use the release build.
+CAPSA := $(CURDIR)/target/debug/capsa
+CAPSA_RELEASE := $(CURDIR)/target/release/capsa
 
 # rquickjs builds QuickJS for wasm with a wasi-sdk; Debian's clang-19 and wasi-libc, arranged the way it
 # expects, are one. bindgen (for rquickjs' wasm32 bindings) needs libclang.
@@ -26,24 +29,26 @@ PY_SOURCES := $(wildcard guests/python/*.py guests/python/wit/*.wit)
 SCHEMATHESIS_VERSION := 4.32.5
 ST_VENV := $(CURDIR)/target/schemathesis-venv
 
-.PHONY: all toolchain wasi-sdk python-runtime guests build demo serve test lint bench bench-gateway bench-js bench-py clean-cache schemathesis
+.PHONY: all deps toolchain wasi-sdk python-runtime guests build release demo serve test lint bench bench-gateway bench-js bench-py clean-cache schemathesis
 
 all: build
 
-# The wasm targets for guest programs; rustup is the machine's only toolchain manager.
-toolchain:
-	@rustup target list --installed | grep -qx '$(GUEST_TARGET)' || rustup target add $(GUEST_TARGET)
-	@rustup target list --installed | grep -qx '$(COMPONENT_TARGET)' || rustup target add $(COMPONENT_TARGET)
+# Everything the build needs that a fresh machine lacks: the wasm targets, rustfmt/clippy and the Debian
+# packages (installed as root, otherwise the exact command is printed). Idempotent and quick when all
+# is there; every build below starts with it.
+deps:
+	@bash scripts/install-deps
 
-wasi-sdk:
-	@command -v clang-19 >/dev/null || { echo "clang-19 is missing: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-19-dev" >&2; exit 1; }
+toolchain: deps
+
+wasi-sdk: deps
 	@mkdir -p $(WASI_SDK_DIR)/bin $(WASI_SDK_DIR)/share/wasi-sysroot/include $(WASI_SDK_DIR)/share/wasi-sysroot/lib
 	@ln -sfn /usr/bin/clang-19 $(WASI_SDK_DIR)/bin/clang
 	@ln -sfn /usr/bin/llvm-ar-19 $(WASI_SDK_DIR)/bin/ar
 	@ln -sfn /usr/include/wasm32-wasi $(WASI_SDK_DIR)/share/wasi-sysroot/include/wasm32-wasip1
 	@ln -sfn /usr/lib/wasm32-wasi $(WASI_SDK_DIR)/share/wasi-sysroot/lib/wasm32-wasip1
 
-$(PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION):
+$(PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION): | deps
 	python3 -m venv $(PY_VENV)
 	$(PY_VENV)/bin/pip install --quiet --disable-pip-version-check componentize-py==$(COMPONENTIZE_PY_VERSION)
 	rm -rf $(PY_DEPS) && $(PY_VENV)/bin/pip install --quiet --disable-pip-version-check --target $(PY_DEPS) tzdata==$(TZDATA_VERSION)
@@ -56,7 +61,7 @@ $(PY_RUNTIME): $(PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION) $(PY_SOURC
 
 python-runtime: $(PY_RUNTIME)
 
-$(ST_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION):
+$(ST_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION): | deps
 	python3 -m venv $(ST_VENV)
 	$(ST_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
 	touch $@
@@ -71,6 +76,9 @@ guests: toolchain wasi-sdk python-runtime
 	$(CARGO) build --target $(COMPONENT_TARGET) --profile guest -p capsa-test-http-component
 
 build: guests
+	$(CARGO) build -p capsa-cli
+
+release: guests
 	$(CARGO) build --release -p capsa-cli
 
 # The main job in a few commands: fresh sandboxes, the JSON contract, limits, grants.
@@ -119,7 +127,7 @@ bench: guests
 serve: build
 	$(CAPSA) serve --config examples/capsa.toml
 
-bench-gateway: build
+bench-gateway: release
 	bash benches/gateway.sh
 
 bench-js: guests

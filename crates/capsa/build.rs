@@ -62,7 +62,16 @@ fn find_in_target_dir(relative: &str) -> PathBuf {
         return dir.join(relative);
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let mut candidates = out.ancestors().map(|dir| dir.join(relative));
+    // `cargo install --path crates/capsa-cli` builds in a temporary target directory: the runtimes
+    // `make guests` built are then in the workspace's own `target/`.
+    let workspace_target =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default())
+            .join("../../target")
+            .join(relative);
+    let mut candidates = out
+        .ancestors()
+        .map(|dir| dir.join(relative))
+        .chain([workspace_target]);
     candidates
         .find(|path| path.is_file())
         .unwrap_or_else(|| out.ancestors().nth(4).unwrap_or(&out).join(relative))

@@ -30,6 +30,8 @@ enum Command {
     Deploy(commands::deploy::DeployArgs),
     Functions(commands::functions::FunctionsArgs),
     Invoke(commands::invoke::InvokeArgs),
+    Doctor(commands::doctor::DoctorArgs),
+    Completions(commands::completions::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,8 @@ fn run(command: Command) -> Result<u8, capsa::Error> {
         Command::Deploy(args) => commands::deploy::run(args),
         Command::Functions(args) => commands::functions::run(args),
         Command::Invoke(args) => commands::invoke::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
+        Command::Completions(args) => commands::completions::run::<Cli>(args),
         Command::Serve(args) => args.config().and_then(commands::serve::run),
     }
 }

@@ -1233,3 +1233,38 @@ fn swapping_a_grant_with_a_symlink_to_the_cache_never_mounts_it() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     swapper.join().unwrap();
 }
+
+#[test]
+fn version_completions_and_doctor_answer() {
+    let capsa = Capsa::new();
+    let out = capsa.run(&["--version"]);
+    assert_eq!(status(&out), 0);
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("capsa {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = capsa.run(&["completions", "bash"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("complete -F _capsa"),
+        "{}",
+        stdout(&out)
+    );
+    let out = capsa.run(&["completions", "tcsh"]);
+    assert_eq!(status(&out), 2, "an unknown shell is a usage error");
+    let out = capsa.run(&["doctor"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let report = stdout(&out);
+    for line in [
+        "instance allocator: ",
+        "artifact cache: ",
+        "JavaScript runtime: ",
+        "kernel: ",
+    ] {
+        assert!(report.contains(line), "no `{line}` in:\n{report}");
+    }
+    assert!(
+        report.contains(&capsa.cache.path().display().to_string()),
+        "{report}"
+    );
+}

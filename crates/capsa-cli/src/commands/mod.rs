@@ -3,7 +3,9 @@
 pub mod call;
 pub mod client;
 pub mod compile;
+pub mod completions;
 pub mod deploy;
+pub mod doctor;
 pub mod functions;
 pub mod invoke;
 pub mod repl;
