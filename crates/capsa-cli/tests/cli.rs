@@ -1268,3 +1268,14 @@ fn version_completions_and_doctor_answer() {
         "{report}"
     );
 }
+
+#[test]
+fn a_dash_reads_the_program_from_stdin() {
+    let out = Capsa::scripts().run_with_stdin(&["run", "-", "--lang", "js"], "6 * 7");
+    assert_eq!(stdout(&out).trim(), "42", "{}", stderr(&out));
+    let wat = r#"(module (func (export "_start")))"#;
+    let out = Capsa::new().run_with_stdin(&["run", "-"], wat);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let out = Capsa::new().run_with_stdin(&["run", "-", "--lang", "js", "--handler"], "1");
+    assert_error(&out, "invalid_input", 64);
+}

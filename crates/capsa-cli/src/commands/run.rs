@@ -16,7 +16,7 @@ use crate::opts::SandboxArgs;
 )]
 pub struct RunArgs {
     /// The program: a `.wasm`/`.wat` module or `wasi:http` component, or a `.js`/`.mjs`/`.ts`/`.py`
-    /// script
+    /// script; `-` reads it from stdin (with `--lang` for a script)
     #[arg(required_unless_present = "code", conflicts_with = "code")]
     file: Option<PathBuf>,
     /// The program's source inline, instead of a file
@@ -74,6 +74,20 @@ enum RejectionMode {
 pub fn run(args: RunArgs) -> Result<u8, Error> {
     let engine = args.sandbox.engine()?;
     let (language, name, source) = match (&args.file, &args.code) {
+        // `-`: the program comes from stdin (the guest then gets none).
+        (Some(file), _) if file.as_os_str() == "-" => {
+            if args.handler {
+                return Err(Error::new(
+                    ErrorCode::InvalidInput,
+                    "`-` reads the program from stdin, and --handler reads the request there: give                      the program as a file or with -c",
+                ));
+            }
+            let language = args.lang.map_or(Language::Wasm, Language::from);
+            let cap = capsa::CompileLimits::default().max_module_size;
+            let limits = args.sandbox.limits.limits();
+            let source = crate::stdin::read_all_within(cap, limits.timeout)?;
+            (language, main_file(language).to_owned(), source)
+        }
         (Some(file), _) => {
             let language = language_of(args.lang, file)?;
             let name = file
@@ -90,13 +104,11 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
         }
         (None, Some(code)) => {
             let language = args.lang.map_or(Language::Wasm, Language::from);
-            let name = match language {
-                Language::Wasm => "main.wat",
-                Language::JavaScript => "main.js",
-                Language::TypeScript => "main.ts",
-                Language::Python => "main.py",
-            };
-            (language, name.to_owned(), code.clone().into_bytes())
+            (
+                language,
+                main_file(language).to_owned(),
+                code.clone().into_bytes(),
+            )
         }
         (None, None) => return Err(Error::new(ErrorCode::InvalidInput, "nothing to run")),
     };
@@ -134,6 +146,16 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             }
         },
     )
+}
+
+/// The file name an inline or piped program runs as.
+fn main_file(language: Language) -> &'static str {
+    match language {
+        Language::Wasm => "main.wat",
+        Language::JavaScript => "main.js",
+        Language::TypeScript => "main.ts",
+        Language::Python => "main.py",
+    }
 }
 
 fn print_result(receipt: &Receipt) {
