@@ -8,7 +8,6 @@ GUESTS := $(CURDIR)/target/$(GUEST_TARGET)/guest
 # The CLI as `make test` builds it (dependencies optimised, `[profile.dev.package."*"]`), so `make serve`
 # after `make test` (or the other way round) compiles wasmtime once. Benchmarks use the release build.
 CAPSA := $(CURDIR)/target/debug/capsa
-CAPSA_RELEASE := $(CURDIR)/target/release/capsa
 
 # rquickjs builds QuickJS for wasm with a wasi-sdk; Debian's clang-19 and wasi-libc, arranged the way it
 # expects, are one. bindgen (for rquickjs' wasm32 bindings) needs libclang.

@@ -56,8 +56,9 @@ pub fn run(args: ReplArgs) -> Result<u8, Error> {
         ReplLang::Ts => Language::TypeScript,
         ReplLang::Py => Language::Python,
     };
-    crate::commands::run::announce_first_use(&engine, language);
+    let first_use = crate::commands::run::announce_first_use(&engine, language);
     let mut session = engine.session(language, args.sandbox.call()?)?;
+    drop(first_use);
     if args.sandbox.json {
         json_lines(&mut session)
     } else {
