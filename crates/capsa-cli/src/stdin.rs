@@ -117,3 +117,19 @@ pub fn read_all_within(cap: ByteSize, timeout: HumanDuration) -> Result<Vec<u8>,
         )),
     }
 }
+
+/// The bytes of a program named on the command line: the file, or all of stdin for `-` (at most the
+/// compile limits' module size; a stdin still open after ten minutes is given up on).
+pub fn read_program(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    if path.as_os_str() == "-" {
+        let cap = capsa::CompileLimits::default().max_module_size;
+        return read_all_within(cap, HumanDuration(Duration::from_secs(600)));
+    }
+    std::fs::read(path).map_err(|e| {
+        let code = match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorCode::NotFound,
+            _ => ErrorCode::InvalidInput,
+        };
+        Error::new(code, format!("cannot read `{}`: {e}", path.display()))
+    })
+}

@@ -1278,4 +1278,10 @@ fn a_dash_reads_the_program_from_stdin() {
     assert_eq!(status(&out), 0, "{}", stderr(&out));
     let out = Capsa::new().run_with_stdin(&["run", "-", "--lang", "js", "--handler"], "1");
     assert_error(&out, "invalid_input", 64);
+    let add = r#"(module (func (export "add") (param i32 i32) (result i32)
+        local.get 0 local.get 1 i32.add))"#;
+    let out = Capsa::new().run_with_stdin(&["call", "-", "add", "2", "40"], add);
+    assert_eq!(stdout(&out).trim(), "42", "{}", stderr(&out));
+    let out = Capsa::new().run_with_stdin(&["compile", "-"], add);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
 }

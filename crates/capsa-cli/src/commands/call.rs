@@ -17,7 +17,7 @@ use crate::opts::SandboxArgs;
     after_help = "Examples:\n  capsa call math.wasm add 2 40\n  capsa call greet.wasm greet ada --string"
 )]
 pub struct CallArgs {
-    /// The module: a `.wasm` or `.wat` file
+    /// The module: a `.wasm` or `.wat` file, or `-` for stdin
     file: PathBuf,
     /// The exported function
     func: String,
@@ -32,7 +32,10 @@ pub struct CallArgs {
 }
 
 pub fn run(args: CallArgs) -> Result<u8, Error> {
-    let module = args.sandbox.engine()?.load_file(&args.file)?;
+    let module = args
+        .sandbox
+        .engine()?
+        .load(&crate::stdin::read_program(&args.file)?)?;
     let function_args = if args.string {
         FunctionArgs::Strings(args.args.clone())
     } else {

@@ -18,7 +18,7 @@ use crate::opts::CacheArgs;
     after_help = "Examples:\n  capsa compile handler.wasm tools/*.wasm\n  capsa compile --runtimes"
 )]
 pub struct CompileArgs {
-    /// `.wasm` or `.wat` files
+    /// `.wasm` or `.wat` files (`-` for stdin)
     #[arg(required_unless_present = "runtimes")]
     files: Vec<PathBuf>,
     /// Pre-initialise and compile the JavaScript and Python runtimes (scripts' first run is then
@@ -75,7 +75,7 @@ pub fn run(args: CompileArgs) -> Result<u8, Error> {
         for engine in &engines {
             let began = Instant::now();
             eprint!("compiling {} … ", file.display());
-            match engine.load_file(file) {
+            match crate::stdin::read_program(file).and_then(|bytes| engine.load(&bytes)) {
                 Ok(module) => {
                     let what = match module.artifact_source() {
                         ArtifactSource::Compiled => "compiled",

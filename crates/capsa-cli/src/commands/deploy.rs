@@ -20,7 +20,7 @@ use super::client::{Client, ServerArgs};
 pub struct DeployArgs {
     /// The function's name: lowercase letters, digits, `-`, `_`
     name: String,
-    /// A .wasm, .wat, .js, .mjs, .ts or .py file
+    /// A .wasm, .wat, .js, .mjs, .ts or .py file, or `-` for stdin (with --lang)
     file: PathBuf,
     /// The language, when the file's extension does not tell
     #[arg(long = "lang", value_name = "LANG")]
@@ -69,12 +69,7 @@ pub fn run(args: DeployArgs) -> Result<u8, Error> {
             )
         })?,
     };
-    let code = std::fs::read(&args.file).map_err(|e| {
-        Error::new(
-            ErrorCode::NotFound,
-            format!("cannot read `{}`: {e}", args.file.display()),
-        )
-    })?;
+    let code = crate::stdin::read_program(&args.file)?;
     let mut body = json!({ "language": language.as_str() });
     match (language, String::from_utf8(code)) {
         (Language::Wasm, Ok(text)) if !text.starts_with('\0') => body["code"] = text.into(),

@@ -83,9 +83,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
                 ));
             }
             let language = args.lang.map_or(Language::Wasm, Language::from);
-            let cap = capsa::CompileLimits::default().max_module_size;
-            let limits = args.sandbox.limits.limits();
-            let source = crate::stdin::read_all_within(cap, limits.timeout)?;
+            let source = crate::stdin::read_program(file)?;
             (language, main_file(language).to_owned(), source)
         }
         (Some(file), _) => {
@@ -93,13 +91,7 @@ pub fn run(args: RunArgs) -> Result<u8, Error> {
             let name = file
                 .file_name()
                 .map_or_else(|| "main".into(), |n| n.to_string_lossy().into_owned());
-            let source = std::fs::read(file).map_err(|e| {
-                let code = match e.kind() {
-                    std::io::ErrorKind::NotFound => ErrorCode::NotFound,
-                    _ => ErrorCode::InvalidInput,
-                };
-                Error::new(code, format!("cannot read `{}`: {e}", file.display()))
-            })?;
+            let source = crate::stdin::read_program(file)?;
             (language, name, source)
         }
         (None, Some(code)) => {
