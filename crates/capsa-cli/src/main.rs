@@ -32,6 +32,7 @@ enum Command {
     Invoke(commands::invoke::InvokeArgs),
     Doctor(commands::doctor::DoctorArgs),
     Completions(commands::completions::CompletionsArgs),
+    Man(commands::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +78,7 @@ fn run(command: Command) -> Result<u8, capsa::Error> {
         Command::Invoke(args) => commands::invoke::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Completions(args) => commands::completions::run::<Cli>(args),
+        Command::Man(args) => commands::completions::man::<Cli>(args),
         Command::Serve(args) => args.config().and_then(commands::serve::run),
     }
 }

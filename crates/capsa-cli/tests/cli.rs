@@ -1250,6 +1250,9 @@ fn version_completions_and_doctor_answer() {
         "{}",
         stdout(&out)
     );
+    let out = capsa.run(&["man"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).starts_with(".ie"), "{}", stdout(&out));
     let out = capsa.run(&["completions", "tcsh"]);
     assert_eq!(status(&out), 2, "an unknown shell is a usage error");
     let out = capsa.run(&["doctor"]);

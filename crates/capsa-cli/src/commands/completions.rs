@@ -1,4 +1,5 @@
-//! `capsa completions SHELL`: shell completions generated from the command-line definitions.
+//! `capsa completions SHELL` and `capsa man`: shell completions and a man page, generated from the
+//! command-line definitions.
 
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
@@ -11,7 +12,31 @@ pub struct CompletionsArgs {
 }
 
 pub fn run<C: CommandFactory>(args: CompletionsArgs) -> Result<u8, capsa::Error> {
-    let mut command = C::command();
-    clap_complete::generate(args.shell, &mut command, "capsa", &mut std::io::stdout());
-    Ok(0)
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut C::command(), "capsa", &mut script);
+    print(&script)
+}
+
+/// Print the man page, in roff (e.g. `capsa man > /usr/local/share/man/man1/capsa.1`)
+#[derive(Args, Debug)]
+pub struct ManArgs {}
+
+pub fn man<C: CommandFactory>(_args: ManArgs) -> Result<u8, capsa::Error> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(C::command())
+        .render(&mut page)
+        .map_err(|e| capsa::Error::new(capsa::ErrorCode::Internal, e.to_string()))?;
+    print(&page)
+}
+
+/// Writes to stdout; a reader that stops early (`| head`) is not an error.
+fn print(bytes: &[u8]) -> Result<u8, capsa::Error> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(capsa::Error::new(
+            capsa::ErrorCode::Internal,
+            format!("cannot write to stdout: {e}"),
+        )),
+        _ => Ok(0),
+    }
 }
