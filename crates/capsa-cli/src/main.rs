@@ -3,6 +3,17 @@
 //! A thin layer over the `capsa` library: parse flags, call the library, print, exit with a documented
 //! status (`docs/errors.md`).
 
+/// `println!` for results: when stdout's reader has gone (`capsa run … | head`), the process ends
+/// quietly with 141 (128 + SIGPIPE), as Unix tools do, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::stdout_failed(e);
+        }
+    }};
+}
+
 mod commands;
 mod opts;
 mod stdin;
@@ -81,6 +92,16 @@ fn run(command: Command) -> Result<u8, capsa::Error> {
         Command::Man(args) => commands::completions::man::<Cli>(args),
         Command::Serve(args) => args.config().and_then(commands::serve::run),
     }
+}
+
+/// Ends the process after a failed write to stdout: quietly for a closed pipe, with `EX_IOERR` (74)
+/// and the reason otherwise.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("error[internal]: cannot write to stdout: {e}");
+    std::process::exit(74);
 }
 
 /// Clamps a status into what a process can return: 0..=255.

@@ -70,7 +70,7 @@ impl SandboxArgs {
                     format!("cannot print the receipt: {e}"),
                 )
             })?;
-            println!("{json}");
+            outln!("{json}");
         } else {
             print_result(&receipt);
         }

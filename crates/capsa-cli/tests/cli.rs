@@ -1288,3 +1288,20 @@ fn a_dash_reads_the_program_from_stdin() {
     let out = Capsa::new().run_with_stdin(&["compile", "-"], add);
     assert_eq!(status(&out), 0, "{}", stderr(&out));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_capsa_quietly() {
+    // `capsa run … | head` panicked in println! on the closed pipe (exit 101 and a backtrace).
+    let mut child = Capsa::scripts()
+        .command(&["run", "-c", "'x'.repeat(4000000)", "--lang", "js"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status(&out), 141, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

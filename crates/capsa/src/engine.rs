@@ -53,6 +53,8 @@ pub(crate) struct EngineInner {
     pub(crate) compile_limits: CompileLimits,
     pub(crate) max_wasm_stack: usize,
     pooling: bool,
+    /// Which instance allocator is in use, and why, for people (`capsa doctor`).
+    allocator: String,
     ticker: Ticker,
     runtime: OnceLock<std::result::Result<tokio::runtime::Runtime, String>>,
     /// Language runtimes loaded so far (without their engine handle, which would be a cycle).
@@ -151,11 +153,12 @@ impl EngineBuilder {
             .memory_init_cow(true)
             .parallel_compilation(true);
 
-        let (wasmtime, pooling) = if self.pooling {
+        let (wasmtime, pooling, allocator) = if self.pooling {
             pooled_engine(&mut config)?
         } else {
             config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-            (new_engine(&config)?, false)
+            let why = "on-demand (pooling turned off by the embedder)".to_owned();
+            (new_engine(&config)?, false, why)
         };
 
         let mut linker = Linker::new(&wasmtime);
@@ -184,6 +187,7 @@ impl EngineBuilder {
                 compile_limits: self.compile_limits,
                 max_wasm_stack: self.max_wasm_stack,
                 pooling,
+                allocator,
                 ticker,
                 runtime: OnceLock::new(),
                 languages: Mutex::new(Vec::new()),
@@ -199,7 +203,7 @@ fn new_engine(config: &Config) -> Result<wasmtime::Engine> {
 
 /// The fastest allocator the host supports: the pool with dirty-page scanning, else the plain pool,
 /// else on-demand allocation (with one warning).
-fn pooled_engine(config: &mut Config) -> Result<(wasmtime::Engine, bool)> {
+fn pooled_engine(config: &mut Config) -> Result<(wasmtime::Engine, bool, String)> {
     // With PAGEMAP_SCAN (Linux 6.7+) wasmtime resets only the pages a call dirtied and keeps them
     // resident, so the next call in the slot takes no page faults. Without it, keeping memory
     // resident would mean rewriting the whole kept region on every call, so it stays off.
@@ -209,12 +213,23 @@ fn pooled_engine(config: &mut Config) -> Result<(wasmtime::Engine, bool)> {
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(KEEP_RESIDENT);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(scanning));
-    if let Ok(engine) = wasmtime::Engine::new(config) {
-        return Ok((engine, true));
-    }
+    let scan_error = match wasmtime::Engine::new(config) {
+        Ok(engine) => {
+            let how = "pooling, resetting dirty pages with PAGEMAP_SCAN".to_owned();
+            return Ok((engine, true, how));
+        }
+        Err(err) => err,
+    };
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
     match wasmtime::Engine::new(config) {
-        Ok(engine) => Ok((engine, true)),
+        Ok(engine) => Ok((
+            engine,
+            true,
+            format!(
+                "pooling, without PAGEMAP_SCAN (it needs Linux 6.7+: {scan_error:#}), so memory is \
+                 returned to the kernel after each call"
+            ),
+        )),
         Err(err) => {
             tracing::warn!(
                 "pooling allocator unavailable ({err:#}); falling back to on-demand allocation"
@@ -228,7 +243,8 @@ fn pooled_engine(config: &mut Config) -> Result<(wasmtime::Engine, bool)> {
                 .memory_guard_size(0)
                 .memory_reservation_for_growth(1 << 20)
                 .memory_may_move(true);
-            Ok((new_engine(config)?, false))
+            let why = format!("on-demand (the pooling allocator is unavailable: {err:#})");
+            Ok((new_engine(config)?, false, why))
         }
     }
 }
@@ -301,6 +317,12 @@ impl Engine {
     /// Whether the pooling allocator is in use (`false` after a fallback to on-demand allocation).
     pub fn is_pooling(&self) -> bool {
         self.inner.pooling
+    }
+
+    /// The instance allocator in use and why, in words: pooling with or without PAGEMAP_SCAN, or
+    /// on-demand with the reason the pool was unavailable.
+    pub fn allocator(&self) -> &str {
+        &self.inner.allocator
     }
 
     /// Whether this engine meters fuel, so calls may set [`Limits::fuel`](crate::Limits::fuel).

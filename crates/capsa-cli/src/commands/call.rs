@@ -56,8 +56,8 @@ fn print_results(receipt: &Receipt) {
     };
     for value in values {
         match value {
-            Value::String(s) => println!("{s}"),
-            other => println!("{other}"),
+            Value::String(s) => outln!("{s}"),
+            other => outln!("{other}"),
         }
     }
 }

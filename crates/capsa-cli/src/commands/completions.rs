@@ -14,7 +14,7 @@ pub struct CompletionsArgs {
 pub fn run<C: CommandFactory>(args: CompletionsArgs) -> Result<u8, capsa::Error> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut C::command(), "capsa", &mut script);
-    print(&script)
+    super::print_stdout(&script)
 }
 
 /// Print the man page, in roff (e.g. `capsa man > /usr/local/share/man/man1/capsa.1`)
@@ -26,17 +26,5 @@ pub fn man<C: CommandFactory>(_args: ManArgs) -> Result<u8, capsa::Error> {
     clap_mangen::Man::new(C::command())
         .render(&mut page)
         .map_err(|e| capsa::Error::new(capsa::ErrorCode::Internal, e.to_string()))?;
-    print(&page)
-}
-
-/// Writes to stdout; a reader that stops early (`| head`) is not an error.
-fn print(bytes: &[u8]) -> Result<u8, capsa::Error> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(bytes) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(capsa::Error::new(
-            capsa::ErrorCode::Internal,
-            format!("cannot write to stdout: {e}"),
-        )),
-        _ => Ok(0),
-    }
+    super::print_stdout(&page)
 }

@@ -136,9 +136,9 @@ pub fn run(args: DeployArgs) -> Result<u8, Error> {
             .body(body.to_string()),
     )?;
     if args.json {
-        println!("{answer}");
+        outln!("{answer}");
     } else {
-        println!(
+        outln!(
             "deployed {} version {} ({})",
             answer["name"].as_str().unwrap_or(&args.name),
             answer["version"],

@@ -15,27 +15,27 @@ pub struct DoctorArgs {
 }
 
 pub fn run(args: DoctorArgs) -> Result<u8, Error> {
+    use std::fmt::Write as _;
     let engine = args.cache.engine().build()?;
-    println!("capsa {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "instance allocator: {}",
-        if engine.is_pooling() {
-            "pooling (instantiation in microseconds)"
-        } else {
-            "on-demand (the pooling allocator's address-space reservation failed: see the warning \
-             above; instantiation is slower)"
-        }
-    );
+    let mut out = String::new();
+    let _ = writeln!(out, "capsa {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(out, "instance allocator: {}", engine.allocator());
     match engine.cache_dir() {
         Some(dir) => {
             let (files, bytes) = dir_usage(dir);
-            println!(
-                "artifact cache: {} ({files} files, {})",
+            let _ = writeln!(
+                out,
+                "artifact cache: {} ({files} files, {:.1} MiB)",
                 dir.display(),
-                capsa::ByteSize(bytes)
+                bytes as f64 / f64::from(1 << 20)
             );
         }
-        None => println!("artifact cache: in memory only (no usable cache directory)"),
+        None => {
+            let _ = writeln!(
+                out,
+                "artifact cache: in memory only (no usable cache directory)"
+            );
+        }
     }
     for (language, name) in [
         (Language::JavaScript, "JavaScript"),
@@ -46,15 +46,17 @@ pub fn run(args: DoctorArgs) -> Result<u8, Error> {
         } else {
             "not compiled yet: the first script compiles it (`capsa compile --runtimes` does it now)"
         };
-        println!("{name} runtime: {state}");
+        let _ = writeln!(out, "{name} runtime: {state}");
     }
     let limits = Limits::default();
-    println!(
+    let _ = writeln!(
+        out,
         "default limits: timeout {}, memory {}, output {}, stdin {}, host calls {}",
         limits.timeout, limits.memory, limits.max_output, limits.max_stdin, limits.max_host_calls
     );
     let compile = CompileLimits::default();
-    println!(
+    let _ = writeln!(
+        out,
         "compile limits: module {}, {} functions, nesting {}, source text {}, deadline {}",
         compile.max_module_size,
         compile.max_functions,
@@ -62,12 +64,13 @@ pub fn run(args: DoctorArgs) -> Result<u8, Error> {
         compile.max_script_size,
         compile.timeout
     );
-    println!("kernel: {}", kernel_release());
-    println!(
+    let _ = writeln!(out, "kernel: {}", kernel_release());
+    let _ = writeln!(
+        out,
         "cores: {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    Ok(0)
+    super::print_stdout(out.as_bytes())
 }
 
 /// Files and bytes under `dir`, one level of subdirectories deep (the cache's layout).

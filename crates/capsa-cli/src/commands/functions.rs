@@ -53,12 +53,12 @@ pub fn run(args: FunctionsArgs) -> Result<u8, Error> {
         FunctionsCommand::Ls => {
             let answer = get("/v1/functions")?;
             if args.json {
-                println!("{answer}");
+                outln!("{answer}");
                 return Ok(0);
             }
-            println!("{:<24} {:>7} {:>8}  ALIASES", "NAME", "LATEST", "VERSIONS");
+            outln!("{:<24} {:>7} {:>8}  ALIASES", "NAME", "LATEST", "VERSIONS");
             for f in answer["functions"].as_array().into_iter().flatten() {
-                println!(
+                outln!(
                     "{:<24} {:>7} {:>8}  {}",
                     f["name"].as_str().unwrap_or(""),
                     f["latest"],
@@ -70,15 +70,17 @@ pub fn run(args: FunctionsArgs) -> Result<u8, Error> {
         FunctionsCommand::Versions { name } => {
             let answer = get(&format!("/v1/functions/{name}/versions"))?;
             if args.json {
-                println!("{answer}");
+                outln!("{answer}");
                 return Ok(0);
             }
-            println!(
+            outln!(
                 "{:>7}  {:<8} {:>10}  DIGEST",
-                "VERSION", "LANGUAGE", "BYTES"
+                "VERSION",
+                "LANGUAGE",
+                "BYTES"
             );
             for v in answer["versions"].as_array().into_iter().flatten() {
-                println!(
+                outln!(
                     "{:>7}  {:<8} {:>10}  {}",
                     v["version"],
                     v["language"].as_str().unwrap_or(""),
@@ -102,16 +104,16 @@ pub fn run(args: FunctionsArgs) -> Result<u8, Error> {
                     .body(json!({ "version": version }).to_string()),
             )?;
             if args.json {
-                println!("{answer}");
+                outln!("{answer}");
             } else {
-                println!("{name}@{alias} -> version {version}");
+                outln!("{name}@{alias} -> version {version}");
             }
         }
         FunctionsCommand::Rm { name } => {
             client
                 .send(client.request(reqwest::Method::DELETE, &format!("/v1/functions/{name}")))?;
             if !args.json {
-                println!("deleted {name}");
+                outln!("deleted {name}");
             }
         }
     }

@@ -97,11 +97,11 @@ pub fn run(args: InvokeArgs) -> Result<u8, Error> {
             .and_then(|v| v.to_str().ok())
             .and_then(ErrorCode::from_name);
         if args.include {
-            println!("{:?} {status}", response.version());
+            outln!("{:?} {status}", response.version());
             for (name, value) in response.headers() {
-                println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+                outln!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
             }
-            println!();
+            outln!();
         }
         if !status.is_success() && outcome.is_some() {
             return Err(error_of(response).await);
@@ -183,7 +183,7 @@ fn print_event(event: &str) -> Option<u8> {
             } else if let Some(result) = receipt.get("result").filter(|r| !r.is_null()) {
                 // A handler's response: its body is what the caller asked for.
                 if let Some(body) = result.get("body").and_then(Value::as_str) {
-                    println!("{body}");
+                    outln!("{body}");
                 }
                 Some(0)
             } else {

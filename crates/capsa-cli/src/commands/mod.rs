@@ -67,3 +67,15 @@ pub(crate) fn exit_status(receipt: &Receipt, print_error: bool) -> u8 {
         }
     }
 }
+
+/// Writes to stdout; a reader that stops early (`| head`) is not an error.
+pub fn print_stdout(bytes: &[u8]) -> Result<u8, capsa::Error> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(capsa::Error::new(
+            capsa::ErrorCode::Internal,
+            format!("cannot write to stdout: {e}"),
+        )),
+        _ => Ok(0),
+    }
+}

@@ -267,13 +267,13 @@ fn command(session: &mut Session, line: &str) -> bool {
     let rest = rest.trim();
     match name {
         ".exit" | ".quit" => return false,
-        ".help" => println!("{HELP}"),
+        ".help" => outln!("{HELP}"),
         ".reset" => {
             session.reset();
-            println!("(state reset)");
+            outln!("(state reset)");
         }
         ".stats" => match serde_json::to_string_pretty(session.stats()) {
-            Ok(stats) => println!("{stats}"),
+            Ok(stats) => outln!("{stats}"),
             Err(e) => eprintln!("error[internal]: {e}"),
         },
         ".load" if !rest.is_empty() => match std::fs::read_to_string(rest) {
@@ -303,7 +303,7 @@ fn evaluate(session: &mut Session, run: impl FnOnce(&mut Session) -> Result<Rece
             let _ = std::io::stdout().write_all(&receipt.stdout);
             let _ = std::io::stderr().write_all(&receipt.stderr);
             if let Some(result) = &receipt.result {
-                println!("{result}");
+                outln!("{result}");
             }
             crate::commands::exit_status(&receipt, true);
             if session.stats().resets > resets {

@@ -152,7 +152,7 @@ fn main_file(language: Language) -> &'static str {
 
 fn print_result(receipt: &Receipt) {
     if let Some(result) = &receipt.result {
-        println!("{result}");
+        outln!("{result}");
     }
 }
 
