@@ -356,34 +356,54 @@ fn key_path(root: &Path) -> std::io::Result<PathBuf> {
     Ok(root.with_file_name(key))
 }
 
-/// Reads the checksum key, or makes one: 32 bytes from the system's random source, written to a new
-/// file of mode 0600. A key file that is a symlink, owned by someone else or readable by others is
-/// refused.
+/// Reads the checksum key, or makes one: 32 bytes from the system's random source, written to a
+/// private temporary file and hard-linked into place, so a key file is never seen half-written and two
+/// processes starting at once agree on one key. A key file that is a symlink, owned by someone else,
+/// readable by others or not 32 bytes is refused.
 fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
     use std::io::Read;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let mut key = [0u8; 32];
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(mut file) => {
+    let open_existing = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    };
+    let mut file = match open_existing() {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
             std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
-            file.write_all(&key)?;
-            file.sync_all()?;
-            return Ok(key);
+            // Unique to this process and this attempt (engines may be built on several threads).
+            static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let attempt = ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = path.with_extension(format!("key.tmp-{}-{attempt}", std::process::id()));
+            let written = (|| {
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&tmp)?;
+                file.write_all(&key)?;
+                file.sync_all()?;
+                std::fs::hard_link(&tmp, path)
+            })();
+            let _ = std::fs::remove_file(&tmp);
+            match written {
+                Ok(()) => return Ok(key),
+                // Another process made it first: use that one.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open_existing()?,
+                Err(e) => return Err(e),
+            }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| std::io::Error::other(format!("key `{}`: {e}", path.display())))?;
+        Err(e) => {
+            return Err(std::io::Error::other(format!(
+                "key `{}`: {e}",
+                path.display()
+            )));
+        }
+    };
     let meta = file.metadata()?;
     // SAFETY: geteuid has no preconditions.
     if meta.uid() != unsafe { libc::geteuid() } || meta.mode() & 0o077 != 0 || meta.len() != 32 {
@@ -392,6 +412,7 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
             path.display()
         )));
     }
+    let mut key = [0u8; 32];
     file.read_exact(&mut key)?;
     Ok(key)
 }
@@ -447,4 +468,37 @@ fn fingerprint(engine: &wasmtime::Engine) -> String {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_starting_at_once_agree_on_one_complete_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.key");
+        let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| load_or_create_key(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "one key for all");
+        assert_eq!(std::fs::read(&path).unwrap(), keys[0]);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+    }
+
+    #[test]
+    fn a_key_file_that_is_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("elsewhere"), [1u8; 32]).unwrap();
+        let path = dir.path().join("cache.key");
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &path).unwrap();
+        assert!(load_or_create_key(&path).is_err());
+    }
 }
