@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use capsa::{Engine, Error, ErrorCode};
+use capsa::{Engine, Error, ErrorCode, Language};
 use capsa_server::config::{Config, LogFormat};
 use clap::Args;
 
@@ -101,10 +101,40 @@ pub fn run(config: Config) -> Result<u8, Error> {
                 format!("cannot start the runtime: {e}"),
             )
         })?;
+    // Starting compiles every route's file; on a first start that includes the language runtimes,
+    // which takes a while: say so, and how long it took.
+    let cold: Vec<&str> = [
+        (Language::JavaScript, "JavaScript"),
+        (Language::Python, "Python"),
+    ]
+    .into_iter()
+    .filter(|(language, _)| !engine.runtime_ready(*language))
+    .map(|(_, name)| name)
+    .collect();
+    let began = std::time::Instant::now();
+    if !config.routes.is_empty() {
+        let first = if cold.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (first start: preparing the {} runtime{}, up to a minute; cached afterwards)",
+                cold.join(" and "),
+                if cold.len() > 1 { "s" } else { "" }
+            )
+        };
+        eprintln!("capsa: compiling {} routes{first}…", config.routes.len());
+    }
     runtime.block_on(async move {
         let gateway = capsa_server::Gateway::new(&config, engine)
             .await
             .map_err(to_error)?;
+        if !config.routes.is_empty() {
+            eprintln!(
+                "capsa: {} routes ready in {:.1?}",
+                config.routes.len(),
+                began.elapsed()
+            );
+        }
         let listen = config.listen();
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             Error::new(
