@@ -24,7 +24,7 @@ pub struct ProcessStdin {
 }
 
 impl ProcessStdin {
-    fn start() -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    fn start() -> std::io::Result<tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>> {
         let (send, receive) = tokio::sync::mpsc::channel(1);
         std::thread::Builder::new()
             .name("capsa-stdin".into())
@@ -46,9 +46,8 @@ impl ProcessStdin {
                         return;
                     }
                 }
-            })
-            .expect("spawning the stdin thread");
-        receive
+            })?;
+        Ok(receive)
     }
 }
 
@@ -60,7 +59,12 @@ impl AsyncRead for ProcessStdin {
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
         while this.at == this.chunk.len() {
-            let chunks = this.chunks.get_or_insert_with(ProcessStdin::start);
+            if this.chunks.is_none() {
+                this.chunks = Some(ProcessStdin::start()?);
+            }
+            let Some(chunks) = this.chunks.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
             match chunks.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 // The thread is done: end of stdin.
