@@ -1428,6 +1428,10 @@ fn bad_configs_are_refused_with_the_key_named() {
             "protect_invoke needs tokens",
         ),
         (
+            "[compile]\nmax_functoins = 1",
+            "unknown field `max_functoins`",
+        ),
+        (
             "[[route]]\npath = \"/v1/x\"\nfunction = \"a\"",
             "belongs to the gateway",
         ),
@@ -1582,13 +1586,23 @@ grants = {{ dirs = ["{public}:/pub:ro"] }}
 #[tokio::test(flavor = "multi_thread")]
 async fn deploys_and_run_now_keep_the_compile_and_stdin_limits() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start_in(dir.path(), "", &[]);
+    let gw = Gateway::start_in(dir.path(), "[compile]\nmax_functions = 1000\n", &[]);
     let c = client();
-    // 50,001 empty functions: 4 MB of wat that took cranelift minutes; refused before compiling.
-    let many = format!("(module {})", "(func)".repeat(50_001));
-    let r = deploy(&gw, "many", json!({"language": "wasm", "code": many})).await;
-    assert_eq!(r.status(), 400);
-    assert_eq!(error_code(r).await, "compile_limit_exceeded");
+    // Empty functions past the cap (a million of them took cranelift minutes): refused before
+    // compiling, at the default cap and at the one capsa.toml sets.
+    for n in [50_001, 1_001] {
+        let many = format!("(module {})", "(func)".repeat(n));
+        let r = deploy(&gw, "many", json!({"language": "wasm", "code": many})).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(error_code(r).await, "compile_limit_exceeded");
+    }
+    let fine = format!(
+        "(module (func (export \"_start\")) {})",
+        "(func)".repeat(999)
+    );
+    let r = deploy(&gw, "fine", json!({"language": "wasm", "code": fine})).await;
+    let status = r.status();
+    assert!(status.is_success(), "{status}: {}", r.text().await.unwrap());
     // TypeScript nested 40,000 deep without brackets: stripped in linear time, and the deploy answers.
     let started = Instant::now();
     let deep = "if(1) ".repeat(40_000) + "1;";

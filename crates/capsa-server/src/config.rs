@@ -47,6 +47,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Per-call limits of every function unless a route or deployment lowers them.
     pub limits: LimitOverrides,
+    /// Caps on compiling routes, deployments, run-now code and plugins (`capsa::CompileLimits`).
+    pub compile: capsa::CompileLimits,
     /// Connection and admission limits.
     pub server: ServerConfig,
     /// OpenTelemetry export.

@@ -90,6 +90,7 @@ pub fn run(config: Config) -> Result<u8, Error> {
     let engine = Engine::builder()
         .cache_dir(Some(cache))
         .cpu_budget(true)
+        .compile_limits(config.compile.clone())
         .build()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
