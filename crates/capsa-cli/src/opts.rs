@@ -84,8 +84,8 @@ pub struct CacheArgs {
     /// Directory of the compiled-artifact cache [default: $XDG_CACHE_HOME/capsa or ~/.cache/capsa]
     #[arg(long, env = "CAPSA_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Do not read or write the on-disk cache
-    #[arg(long, conflicts_with = "cache_dir")]
+    /// Do not read or write the on-disk cache (wins over `--cache-dir` and `CAPSA_CACHE_DIR`)
+    #[arg(long)]
     pub no_cache: bool,
 }
 

@@ -8,13 +8,14 @@ use serde_json::Value;
 
 /// A `capsa` invocation with its own empty cache directory.
 struct Capsa {
-    cache: tempfile::TempDir,
+    /// Holds the cache directory and, beside it, its key (`cache.key`).
+    home: tempfile::TempDir,
 }
 
 impl Capsa {
     fn new() -> Self {
         Capsa {
-            cache: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -24,10 +25,14 @@ impl Capsa {
         SHARED.get_or_init(Capsa::new)
     }
 
+    fn cache(&self) -> PathBuf {
+        self.home.path().join("cache")
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsa"));
         cmd.args(args)
-            .env("CAPSA_CACHE_DIR", self.cache.path())
+            .env("CAPSA_CACHE_DIR", self.cache())
             .env_remove("CAPSA_LOG")
             .stdin(Stdio::null());
         cmd
@@ -56,7 +61,10 @@ impl Capsa {
 
     fn cache_files(&self, ext: &str) -> Vec<PathBuf> {
         let mut found = Vec::new();
-        for dir in std::fs::read_dir(self.cache.path()).unwrap() {
+        let Ok(dirs) = std::fs::read_dir(self.cache()) else {
+            return found;
+        };
+        for dir in dirs {
             for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
                 let path = file.unwrap().path();
                 if path.extension().is_some_and(|e| e == ext) {
@@ -446,7 +454,7 @@ fn without_room_for_the_pooling_allocator_capsa_falls_back_and_still_runs() {
     );
     let out = Command::new("sh")
         .args(["-c", &script])
-        .env("CAPSA_CACHE_DIR", capsa.cache.path())
+        .env("CAPSA_CACHE_DIR", capsa.cache())
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -1165,8 +1173,10 @@ fn compilation_past_its_limits_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let many = dir.path().join("many.wat");
     std::fs::write(&many, format!("(module {})", "(func)".repeat(50_001))).unwrap();
-    let out = capsa.run(&["run", &many.to_string_lossy()]);
+    // `--no-cache` even with CAPSA_CACHE_DIR set (as `Capsa` sets it).
+    let out = capsa.run(&["run", &many.to_string_lossy(), "--no-cache"]);
     assert_error(&out, "compile_limit_exceeded", 82);
+    assert!(capsa.cache_files("cwasm").is_empty());
     let slow = dir.path().join("slow.wat");
     let body = "(func (result i32) (i32.add (i32.const 1) (i32.const 2)))".repeat(20_000);
     std::fs::write(&slow, format!("(module {body})")).unwrap();
@@ -1267,7 +1277,7 @@ fn version_completions_and_doctor_answer() {
         assert!(report.contains(line), "no `{line}` in:\n{report}");
     }
     assert!(
-        report.contains(&capsa.cache.path().display().to_string()),
+        report.contains(&capsa.cache().display().to_string()),
         "{report}"
     );
 }

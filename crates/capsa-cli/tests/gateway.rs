@@ -14,9 +14,16 @@ use serde_json::{Value, json};
 const TOKEN: &str = "test-token";
 
 /// One artifact cache for every gateway of this test binary: the language runtimes compile once.
+/// A subdirectory of a temporary directory, so the cache's key (beside it) is cleaned up with it.
 fn cache_dir() -> &'static Path {
-    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path()
+    static CACHE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &CACHE
+        .get_or_init(|| {
+            let home = tempfile::tempdir().unwrap();
+            let cache = home.path().join("cache");
+            (home, cache)
+        })
+        .1
 }
 
 fn functions_dir() -> PathBuf {

@@ -2,9 +2,10 @@
 
 use capsa::{ArtifactSource, Call, Engine, ErrorCode};
 
+/// An engine caching in `dir/cache`, so the cache's key (beside it) stays inside `dir`.
 fn engine_at(dir: &std::path::Path) -> Engine {
     Engine::builder()
-        .cache_dir(Some(dir.to_path_buf()))
+        .cache_dir(Some(dir.join("cache")))
         .build()
         .unwrap()
 }
@@ -101,7 +102,7 @@ fn engines_with_different_settings_use_different_cache_dirs() {
     let dir = tempfile::tempdir().unwrap();
     let plain = engine_at(dir.path());
     let fuel = Engine::builder()
-        .cache_dir(Some(dir.path().into()))
+        .cache_dir(Some(dir.path().join("cache")))
         .cpu_budget(true)
         .build()
         .unwrap();

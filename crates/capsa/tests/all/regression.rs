@@ -143,7 +143,7 @@ fn a_cache_entry_copied_under_another_modules_name_is_not_used() {
     // the other module's code.
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::builder()
-        .cache_dir(Some(dir.path().into()))
+        .cache_dir(Some(dir.path().join("cache")))
         .build()
         .unwrap();
     let a = br#"(module (func (export "_start") unreachable))"#;
@@ -159,7 +159,7 @@ fn a_cache_entry_copied_under_another_modules_name_is_not_used() {
         .unwrap();
     }
     let fresh = Engine::builder()
-        .cache_dir(Some(dir.path().into()))
+        .cache_dir(Some(dir.path().join("cache")))
         .build()
         .unwrap();
     let module = fresh.load(b).unwrap();
