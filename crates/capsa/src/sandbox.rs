@@ -2,8 +2,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -210,8 +209,8 @@ pub(crate) struct SandboxState {
     pub(crate) limiter: Limiter,
     pub(crate) host: HostCalls,
     pub(crate) capture: Capture,
-    /// Set when the guest read past its stdin limit.
-    pub(crate) stdin_over: Arc<AtomicBool>,
+    /// The stdin limit, once the guest read past it (set by the stdin stream, outside the store).
+    pub(crate) stdin_over: Arc<OnceLock<LimitExceeded>>,
 }
 
 impl wasmtime_wasi::WasiView for SandboxState {
@@ -430,7 +429,7 @@ impl Sandbox {
         let limits = &call.limits;
         check_limits(engine, limits)?;
         let capture = Capture::new(limits.max_output.bytes());
-        let stdin_over = Arc::new(AtomicBool::new(false));
+        let stdin_over = Arc::new(OnceLock::new());
         let state = SandboxState {
             wasi: wasi_context(call, &capture, engine.inner.cache.root(), &stdin_over)?,
             http: WasiHttpCtx::new(),
@@ -493,15 +492,14 @@ impl Sandbox {
                 };
             }
         }
-        let stdin_limit = limits.max_stdin;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut store| {
             // A limit passed where the guest could not be stopped at once ends it here.
             if let Some(limit) = store.data_mut().host.tripped.take() {
                 return Err(wasmtime::Error::new(limit));
             }
-            if store.data().stdin_over.load(Ordering::SeqCst) {
-                return Err(wasmtime::Error::new(stdin_over(&stdin_limit)));
+            if let Some(limit) = store.data().stdin_over.get() {
+                return Err(wasmtime::Error::new(limit.clone()));
             }
             if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(LimitExceeded::new(
@@ -577,11 +575,9 @@ impl Sandbox {
         };
         // A guest that read past its stdin limit failed that read; whatever it did next, the call ends
         // with the limit.
-        let error = if state.stdin_over.load(Ordering::SeqCst) {
-            let limit = stdin_over(&limits.max_stdin);
-            Some(failure(limit.code, limit.message))
-        } else {
-            error
+        let error = match state.stdin_over.get() {
+            Some(limit) => Some(failure(limit.code, limit.message.clone())),
+            None => error,
         };
         self.poisoned = error.is_some();
 
@@ -604,13 +600,6 @@ impl Sandbox {
             evidence,
         }
     }
-}
-
-fn stdin_over(limit: &crate::ByteSize) -> LimitExceeded {
-    LimitExceeded::new(
-        ErrorCode::InputLimitExceeded,
-        format!("stdin is over the call's {limit} limit"),
-    )
 }
 
 fn check_limits(engine: &crate::Engine, limits: &Limits) -> Result<()> {

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
@@ -18,10 +17,10 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use super::mount::{OpenDir, symlink_target_stays_inside};
 use crate::error::{Error, ErrorCode, Result};
 use crate::output::{Capture, Stream};
-use crate::sandbox::{Call, SandboxState, Stdin};
+use crate::sandbox::{Call, LimitExceeded, SandboxState, Stdin};
 
 /// Builds the WASI context of one call. The guest gets the call's stdin (capped at
-/// `limits.max_stdin`; past it `stdin_over` is set), its arguments, exactly the granted env vars and
+/// `limits.max_stdin`; past it the limit is put in `stdin_over`), its arguments, exactly the granted env vars and
 /// mounts, and stdout/stderr that write into `capture`.
 ///
 /// Each granted directory is opened here, once, without following symlinks ([`OpenDir`]); the mount is
@@ -31,19 +30,19 @@ pub(crate) fn wasi_context(
     call: &Call,
     capture: &Capture,
     cache_root: Option<&Path>,
-    stdin_over: &Arc<AtomicBool>,
+    stdin_over: &Arc<OnceLock<LimitExceeded>>,
 ) -> Result<WasiP1Ctx> {
     let mut builder = WasiCtxBuilder::new();
-    let cap = call.limits.max_stdin.bytes();
+    let cap = call.limits.max_stdin;
     match &call.stdin {
         Stdin::Bytes(bytes) => {
-            if bytes.len() as u64 > cap {
+            if bytes.len() as u64 > cap.bytes() {
                 return Err(Error::new(
                     ErrorCode::InputLimitExceeded,
                     format!(
                         "stdin of {} is over the call's {} limit",
                         crate::ByteSize(bytes.len() as u64),
-                        call.limits.max_stdin
+                        cap
                     ),
                 ));
             }
@@ -55,7 +54,8 @@ pub(crate) fn wasi_context(
                 Some(reader) => {
                     builder.stdin(AsyncStdinStream::new(CappedReader {
                         inner: reader,
-                        left: cap,
+                        left: cap.bytes(),
+                        cap,
                         over: stdin_over.clone(),
                     }));
                 }
@@ -99,12 +99,13 @@ pub(crate) fn wasi_context(
     Ok(builder.build_p1())
 }
 
-/// A streamed stdin that hands the guest at most `left` bytes; a byte past them sets `over` and fails
-/// the read, and the call ends with `input_limit_exceeded`.
+/// A streamed stdin that hands the guest at most `cap` bytes (`left` of them still); a byte past them
+/// puts the limit in `over` and fails the read, and the call ends with `input_limit_exceeded`.
 struct CappedReader {
     inner: crate::sandbox::StdinReader,
     left: u64,
-    over: Arc<AtomicBool>,
+    cap: crate::ByteSize,
+    over: Arc<OnceLock<LimitExceeded>>,
 }
 
 impl AsyncRead for CappedReader {
@@ -121,8 +122,13 @@ impl AsyncRead for CappedReader {
             return match Pin::new(&mut this.inner).poll_read(cx, &mut probe) {
                 Poll::Ready(Ok(())) if probe.filled().is_empty() => Poll::Ready(Ok(())),
                 Poll::Ready(Ok(())) => {
-                    this.over.store(true, Ordering::SeqCst);
-                    Poll::Ready(Err(std::io::Error::other("stdin is over the call's limit")))
+                    let limit = LimitExceeded::new(
+                        ErrorCode::InputLimitExceeded,
+                        format!("stdin is over the call's {} limit", this.cap),
+                    );
+                    let error = std::io::Error::other(limit.message.clone());
+                    let _ = this.over.set(limit);
+                    Poll::Ready(Err(error))
                 }
                 other => other,
             };
