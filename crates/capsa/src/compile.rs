@@ -111,7 +111,8 @@ impl CompileLimits {
                         )));
                     }
                 }
-                End => depth = depth.saturating_sub(1),
+                // A legacy `try` may end in `delegate` instead of `end`.
+                End | Delegate { .. } => depth = depth.saturating_sub(1),
                 _ => {}
             }
         }

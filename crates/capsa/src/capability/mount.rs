@@ -65,7 +65,10 @@ impl OpenDir {
                     ErrorCode::InvalidInput,
                     format!("`{}` is not a directory", walked.display()),
                 ),
-                _ => refuse(ErrorCode::InvalidInput, e.to_string()),
+                _ => refuse(
+                    ErrorCode::InvalidInput,
+                    format!("cannot open `{}`: {e}", walked.display()),
+                ),
             })?;
         }
         Ok(OpenDir {
@@ -166,7 +169,7 @@ fn identity(fd: RawFd) -> io::Result<Identity> {
 /// The identities of `dir` and every directory above it, up to the root.
 fn ancestors(dir: &OwnedFd) -> io::Result<Vec<Identity>> {
     let mut chain = vec![identity(dir.as_raw_fd())?];
-    let mut current = open_dir_at(dir.as_raw_fd(), OsStr::new("."))?;
+    let mut current = dir.try_clone()?;
     for _ in 0..MAX_DEPTH {
         let parent = open_dir_at(current.as_raw_fd(), OsStr::new(".."))?;
         let id = identity(parent.as_raw_fd())?;
@@ -220,6 +223,9 @@ mod tests {
             assert_eq!(e.code(), ErrorCode::InvalidInput);
             assert!(e.message().contains("is a symbolic link"), "{e}");
         }
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let file = OpenDir::open(&dir.path().join("file")).err().unwrap();
+        assert!(file.message().contains("is not a directory"), "{file}");
         let missing = OpenDir::open(&dir.path().join("missing")).err().unwrap();
         assert_eq!(missing.code(), ErrorCode::InvalidInput);
         assert!(missing.message().contains("does not exist"), "{missing}");

@@ -312,7 +312,7 @@ fn compilation_has_its_own_limits() {
         let err = engine.load(wat.as_bytes()).err().expect(what);
         assert_eq!(err.code(), ErrorCode::CompileLimitExceeded, "{what}: {err}");
     }
-    // A script over the source cap too.
+    // Source text over its cap: a script, and wat, refused before it is parsed.
     let tiny = Engine::builder()
         .cache_dir(None)
         .compile_limits(capsa::CompileLimits {
@@ -326,6 +326,9 @@ fn compilation_has_its_own_limits() {
         .err()
         .unwrap();
     assert_eq!(err.code(), ErrorCode::CompileLimitExceeded);
+    let err = tiny.load(b"(module (func))").err().unwrap();
+    assert_eq!(err.code(), ErrorCode::CompileLimitExceeded);
+    assert!(err.message().contains("source text"), "{err}");
 }
 
 #[test]
