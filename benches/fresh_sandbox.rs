@@ -72,6 +72,28 @@ fn capsa(wasm: &[u8]) -> impl FnMut() {
     }
 }
 
+/// `capsa` with one directory grant and a disk cache: each call opens the grant without following
+/// symlinks and checks it against the cache by identity (`capability::mount`).
+fn capsa_with_grant(wasm: &[u8]) -> impl FnMut() {
+    let home = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(home.path().join("data")).expect("data dir");
+    let engine = Engine::builder()
+        .cache_dir(Some(home.path().join("cache")))
+        .build()
+        .expect("engine");
+    let module = engine.load(wasm).expect("module");
+    let grant = capsa::DirGrant::new(home.path().join("data"), "/data").read_only();
+    let call = Call::new()
+        .stdin(INPUT)
+        .grants(capsa::Grants::new().dir(grant));
+    move || {
+        let _home = &home;
+        let receipt = module.run(call.clone()).expect("run");
+        assert!(receipt.is_ok());
+        std::hint::black_box(receipt);
+    }
+}
+
 const EMPTY: &str = r#"(module (func (export "_start")))"#;
 
 fn main() {
@@ -83,6 +105,7 @@ fn main() {
         for (_, wasm) in guests {
             floor(wasm, true)();
             capsa(wasm)();
+            capsa_with_grant(wasm)();
         }
         return;
     }
@@ -103,6 +126,12 @@ fn main() {
             floor(wasm, true),
         ));
         results.push(measure(guest, "capsa Module::run", runs, capsa(wasm)));
+        results.push(measure(
+            guest,
+            "capsa, one dir grant",
+            runs,
+            capsa_with_grant(wasm),
+        ));
     }
     let title =
         format!("fresh sandbox per call, {ITERATIONS} calls per variant (after {WARMUP} warm-up)");

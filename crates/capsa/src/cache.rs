@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::capability::mount::Protected;
 use crate::error::{Error, Result};
 
 /// Bump when the layout of cache entries changes.
@@ -120,8 +121,8 @@ pub enum ArtifactSource {
 }
 
 pub(crate) struct ArtifactCache {
-    /// The user-chosen cache directory, canonicalised.
-    root: Option<PathBuf>,
+    /// The user-chosen cache directory (canonical), as no mount may overlap it.
+    protected: Option<Protected>,
     /// `root` joined with the engine fingerprint.
     dir: Option<PathBuf>,
     /// The key of entry checksums (see the module docs).
@@ -143,7 +144,8 @@ impl ArtifactCache {
             match create_private_dir(root).and_then(|root| {
                 check_private(&root)?;
                 let key = load_or_create_key(&key_path(&root)?)?;
-                Ok((root, key))
+                let protected = Protected::new(&root, "capsa's artifact cache")?;
+                Ok((root, key, protected))
             }) {
                 Ok(opened) => Some(opened),
                 Err(e) => {
@@ -155,13 +157,14 @@ impl ArtifactCache {
                 }
             }
         });
-        let (root, key) = match opened {
-            Some((root, key)) => (Some(root), key),
-            None => (None, [0; 32]),
+        let (dir, key, protected) = match opened {
+            Some((root, key, protected)) => {
+                (Some(root.join(fingerprint(engine))), key, Some(protected))
+            }
+            None => (None, [0; 32], None),
         };
-        let dir = root.as_ref().map(|root| root.join(fingerprint(engine)));
         ArtifactCache {
-            root,
+            protected,
             dir,
             key,
             memory: Mutex::new(MemoryCache::default()),
@@ -173,9 +176,9 @@ impl ArtifactCache {
         self.dir.as_deref()
     }
 
-    /// The canonical cache root, which no sandbox may mount.
-    pub(crate) fn root(&self) -> Option<&Path> {
-        self.root.as_deref()
+    /// The cache root, which no sandbox may mount (nor anything that contains it).
+    pub(crate) fn protected(&self) -> Option<&Protected> {
+        self.protected.as_ref()
     }
 
     /// The compiled module filed under `digest`, from the first place that has it. `source` makes the

@@ -431,7 +431,7 @@ impl Sandbox {
         let capture = Capture::new(limits.max_output.bytes());
         let stdin_over = Arc::new(OnceLock::new());
         let state = SandboxState {
-            wasi: wasi_context(call, &capture, engine.inner.cache.root(), &stdin_over)?,
+            wasi: wasi_context(call, &capture, engine.inner.cache.protected(), &stdin_over)?,
             http: WasiHttpCtx::new(),
             limiter: Limiter::new(limits),
             host: HostCalls::new(

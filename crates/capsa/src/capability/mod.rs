@@ -19,7 +19,7 @@ pub(crate) mod abi;
 mod host_fn;
 pub mod http;
 pub mod kv;
-mod mount;
+pub(crate) mod mount;
 mod wasi;
 
 use std::path::PathBuf;

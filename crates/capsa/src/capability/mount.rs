@@ -82,38 +82,61 @@ impl OpenDir {
         PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
     }
 
-    /// Refuses the mount when it contains the directory `protected` or lies inside it. Both are
-    /// compared by identity, along the handles' own `..` chains, so no path is resolved again.
-    pub(crate) fn check_apart_from(&self, protected: &Path, what: &str) -> Result<()> {
-        let overlap = || {
-            Error::invalid_input(format!(
-                "cannot mount `{}`: it overlaps {what} `{}`",
-                self.host_path.display(),
-                protected.display()
-            ))
-        };
+    /// Refuses the mount when it contains `protected` or lies inside it, compared by identity along
+    /// the handles' own `..` chains, so no path of the mount is resolved again.
+    pub(crate) fn check_apart_from(&self, protected: &Protected) -> Result<()> {
         let internal = |e: io::Error| {
             Error::internal(format!(
-                "cannot check `{}` against {what}: {e}",
-                self.host_path.display()
+                "cannot check `{}` against {}: {e}",
+                self.host_path.display(),
+                protected.what
             ))
         };
-        let protected = match open_dir_at(libc::AT_FDCWD, protected.as_os_str()) {
-            Ok(fd) => fd,
-            // Nothing there yet: nothing to overlap.
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        let mount_id = identity(self.fd.as_raw_fd()).map_err(internal)?;
+        // The directory itself is looked at again (it may have been deleted and made anew), the
+        // directories above it were taken when the engine was built.
+        let inside = match open_dir_at(libc::AT_FDCWD, protected.path.as_os_str()) {
+            Ok(fd) => {
+                let protected_id = identity(fd.as_raw_fd()).map_err(internal)?;
+                ancestors(&self.fd)
+                    .map_err(internal)?
+                    .contains(&protected_id)
+            }
+            // Nothing there now: nothing inside it to reach.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => false,
             Err(e) => return Err(internal(e)),
         };
-        let mount_id = identity(self.fd.as_raw_fd()).map_err(internal)?;
-        let protected_id = identity(protected.as_raw_fd()).map_err(internal)?;
-        if ancestors(&self.fd)
-            .map_err(internal)?
-            .contains(&protected_id)
-            || ancestors(&protected).map_err(internal)?.contains(&mount_id)
-        {
-            return Err(overlap());
+        if inside || protected.above.contains(&mount_id) {
+            return Err(Error::invalid_input(format!(
+                "cannot mount `{}`: it overlaps {} `{}`",
+                self.host_path.display(),
+                protected.what,
+                protected.path.display()
+            )));
         }
         Ok(())
+    }
+}
+
+/// A directory no mount may overlap (capsa's artifact cache), prepared once when the engine is built:
+/// its canonical path and the identities of the directories above it.
+pub(crate) struct Protected {
+    path: PathBuf,
+    what: &'static str,
+    above: Vec<Identity>,
+}
+
+impl Protected {
+    /// `path` (canonical, trusted: the operator chose it) as `what` in error messages.
+    pub(crate) fn new(path: &Path, what: &'static str) -> io::Result<Protected> {
+        let fd = open_dir_at(libc::AT_FDCWD, path.as_os_str())?;
+        let mut above = ancestors(&fd)?;
+        above.remove(0);
+        Ok(Protected {
+            path: path.to_owned(),
+            what,
+            above,
+        })
     }
 }
 
@@ -237,11 +260,8 @@ mod tests {
         let cache = dir.path().join("cache");
         std::fs::create_dir_all(cache.join("inside")).unwrap();
         std::fs::create_dir_all(dir.path().join("apart")).unwrap();
-        let check = |p: &Path| {
-            OpenDir::open(p)
-                .unwrap()
-                .check_apart_from(&cache, "the cache")
-        };
+        let protected = Protected::new(&cache, "the cache").unwrap();
+        let check = |p: &Path| OpenDir::open(p).unwrap().check_apart_from(&protected);
         assert!(check(dir.path()).is_err(), "a mount containing the cache");
         assert!(check(&cache).is_err(), "the cache itself");
         assert!(
@@ -249,5 +269,13 @@ mod tests {
             "a mount inside the cache"
         );
         assert!(check(&dir.path().join("apart")).is_ok());
+        // Deleted and made anew under the same path: still recognised.
+        std::fs::remove_dir_all(&cache).unwrap();
+        std::fs::create_dir_all(cache.join("inside")).unwrap();
+        assert!(
+            check(&cache.join("inside")).is_err(),
+            "inside the new cache"
+        );
+        assert!(check(dir.path()).is_err(), "containing the new cache");
     }
 }

@@ -1,7 +1,6 @@
 //! The WASI view of a call: stdio, arguments, granted env vars and granted directories, and the one
 //! WASI call capsa narrows: a guest may not create a symlink whose target leaves its mount.
 
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -14,7 +13,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use super::mount::{OpenDir, symlink_target_stays_inside};
+use super::mount::{OpenDir, Protected, symlink_target_stays_inside};
 use crate::error::{Error, ErrorCode, Result};
 use crate::output::{Capture, Stream};
 use crate::sandbox::{Call, LimitExceeded, SandboxState, Stdin};
@@ -24,12 +23,12 @@ use crate::sandbox::{Call, LimitExceeded, SandboxState, Stdin};
 /// mounts, and stdout/stderr that write into `capture`.
 ///
 /// Each granted directory is opened here, once, without following symlinks ([`OpenDir`]); the mount is
-/// that handle. A mount that contains capsa's artifact cache (`cache_root`) or lies inside it is
+/// that handle. A mount that contains capsa's artifact cache (`cache`) or lies inside it is
 /// refused: a guest that could write compiled artifacts could run native code on the host.
 pub(crate) fn wasi_context(
     call: &Call,
     capture: &Capture,
-    cache_root: Option<&Path>,
+    cache: Option<&Protected>,
     stdin_over: &Arc<OnceLock<LimitExceeded>>,
 ) -> Result<WasiP1Ctx> {
     let mut builder = WasiCtxBuilder::new();
@@ -76,8 +75,8 @@ pub(crate) fn wasi_context(
     }
     for dir in &call.grants.dirs {
         let opened = OpenDir::open(&dir.host_path)?;
-        if let Some(cache) = cache_root {
-            opened.check_apart_from(cache, "capsa's artifact cache")?;
+        if let Some(cache) = cache {
+            opened.check_apart_from(cache)?;
         }
         let perms = if dir.read_only {
             FsPerms::ReadOnly
