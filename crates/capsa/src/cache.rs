@@ -20,8 +20,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::capability::mount::Protected;
 use crate::error::{Error, Result};
+use crate::mount::Protected;
 
 /// Bump when the layout of cache entries changes.
 const CACHE_FORMAT: &str = "capsa-cache-v2";
@@ -104,9 +104,34 @@ impl Artifact {
     }
 }
 
-/// Whether wasm bytes are a component (by the layer field of the header), not a core module.
+/// What the first bytes of a file say it is: the one header sniffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WasmKind {
+    /// A core wasm module.
+    Core,
+    /// A component (the layer field of the header is 1).
+    Component,
+    /// A native artifact (ELF), which capsa never loads from outside.
+    Precompiled,
+    /// UTF-8 text: wat, presumably.
+    Text,
+    Unknown,
+}
+
+impl WasmKind {
+    pub(crate) fn of(bytes: &[u8]) -> WasmKind {
+        match bytes {
+            [0x00, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00, ..] => WasmKind::Core,
+            [0x00, b'a', b's', b'm', _, _, 0x01, 0x00, ..] => WasmKind::Component,
+            [0x7f, b'E', b'L', b'F', ..] => WasmKind::Precompiled,
+            _ if std::str::from_utf8(bytes).is_ok() => WasmKind::Text,
+            _ => WasmKind::Unknown,
+        }
+    }
+}
+
 fn is_component(bytes: &[u8]) -> bool {
-    matches!(bytes, [0x00, b'a', b's', b'm', _, _, 0x01, 0x00, ..])
+    WasmKind::of(bytes) == WasmKind::Component
 }
 
 /// Where a module's compiled artifact came from.

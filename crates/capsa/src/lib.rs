@@ -46,19 +46,34 @@
 
 #![deny(missing_docs)]
 
-mod cache;
-mod capability;
-mod compile;
-mod engine;
+// The layers, bottom to top; a module imports only its own layer and those below it (checked by
+// `tests/all/layers.rs`). The README's layout table says the same.
+//
+// L0 vocabulary: plain data.
 mod error;
-mod lang;
 mod limits;
-mod module;
-mod output;
+mod outcome;
 mod receipt;
+// L1 artifacts, the host filesystem and output capture.
+mod cache;
+mod compile;
+mod mount;
+mod output;
+// L2 policy: what a call may reach, and the request of one call.
+mod call;
+mod capability;
+// L3 the host side of the store: state, limiter, host calls, and what a guest can import.
+mod host;
+// L4 compile: the engine and its modules.
+mod engine;
+mod module;
+// L5 run: one call in one store, and each guest kind's entry.
 mod sandbox;
+// L6 language front ends.
+mod lang;
 
 pub use cache::ArtifactSource;
+pub use call::{Call, Entry, FunctionArgs};
 pub use capability::{DirGrant, Grants, HostError, HostFunctions, HostResult, http, kv};
 pub use compile::CompileLimits;
 pub use engine::{DEFAULT_MAX_WASM_STACK, Engine, EngineBuilder};
@@ -68,4 +83,3 @@ pub use limits::{ByteSize, HumanDuration, Limits};
 pub use module::Module;
 pub use output::{OutputListener, Stream};
 pub use receipt::{Exception, Failure, LogLine, Receipt, Stats, Truncated};
-pub use sandbox::{Call, Entry, FunctionArgs};

@@ -234,7 +234,7 @@ mod tests {
         assert_eq!(ByteSize(100).approx(), "100B");
         for bad in ["", "MiB", "12XB", "-1", "99999999999999999999GiB", "1.5MiB"] {
             let err = bad.parse::<ByteSize>().unwrap_err();
-            assert_eq!(err.code(), crate::ErrorCode::InvalidInput, "{bad}");
+            assert_eq!(err.code(), crate::error::ErrorCode::InvalidInput, "{bad}");
         }
     }
 

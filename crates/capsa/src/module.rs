@@ -2,17 +2,14 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use wasmtime::{ExternType, FuncType, InstancePre};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::cache::{Artifact, ArtifactSource, Digest, hex};
+use crate::cache::{Artifact, ArtifactSource, Digest, WasmKind, hex};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::lang::wasi_http::IncomingRequest;
-use crate::receipt::Receipt;
-use crate::sandbox::{self, Call, Prepared, SandboxState};
+use crate::host::SandboxState;
 
 /// A WebAssembly module ready to run: compiled once, instantiated fresh for every call.
 ///
@@ -37,29 +34,11 @@ pub(crate) struct ModuleInner {
 /// A compiled artifact linked against the engine's host functions, ready to instantiate.
 pub(crate) enum Linked {
     Core(InstancePre<SandboxState>),
-    /// A component: capsa's Python runtime. Called through one `string -> string` export.
-    Component(wasmtime::component::InstancePre<SandboxState>),
+    /// A component of one of capsa's language runtimes (Python), called through one
+    /// `string -> string` export. A user's component is only ever an `HttpProxy`.
+    Runtime(wasmtime::component::InstancePre<SandboxState>),
     /// A user's component exporting `wasi:http/incoming-handler` (the `wasi:http/proxy` world).
     HttpProxy(ProxyPre<SandboxState>),
-}
-
-/// What the first bytes of a file say it is.
-enum Kind {
-    Core,
-    Component,
-    Precompiled,
-    Text,
-    Unknown,
-}
-
-fn kind(bytes: &[u8]) -> Kind {
-    match bytes {
-        [0x00, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00, ..] => Kind::Core,
-        [0x00, b'a', b's', b'm', _, _, 0x01, 0x00, ..] => Kind::Component,
-        [0x7f, b'E', b'L', b'F', ..] => Kind::Precompiled,
-        _ if std::str::from_utf8(bytes).is_ok() => Kind::Text,
-        _ => Kind::Unknown,
-    }
 }
 
 impl Module {
@@ -69,9 +48,9 @@ impl Module {
         limits.check_size_of_module(bytes)?;
         let digest: Digest = Sha256::digest(bytes).into();
         let binary;
-        let bytes = match kind(bytes) {
+        let bytes = match WasmKind::of(bytes) {
             // Text becomes binary here, so a component in text is known as one.
-            Kind::Text => {
+            WasmKind::Text => {
                 limits.check_text(bytes)?;
                 binary = wat::parse_bytes(bytes)
                     .map_err(|e| Error::invalid_module(format!("{e}")))?
@@ -86,15 +65,15 @@ impl Module {
             limits.check_module(bytes)?;
             Ok(bytes.to_vec())
         };
-        match kind(bytes) {
-            Kind::Core => Module::compile(engine, digest, &source, deadline),
-            Kind::Component => {
+        match WasmKind::of(bytes) {
+            WasmKind::Core => Module::compile(engine, digest, &source, deadline),
+            WasmKind::Component => {
                 Module::compile(engine, digest, &source, deadline)?.into_http_proxy()
             }
-            Kind::Precompiled => Err(Error::invalid_module(
+            WasmKind::Precompiled => Err(Error::invalid_module(
                 "precompiled artifacts are not accepted: pass the `.wasm` or `.wat` source",
             )),
-            Kind::Unknown | Kind::Text => Err(Error::invalid_module(
+            WasmKind::Unknown | WasmKind::Text => Err(Error::invalid_module(
                 "not a WebAssembly module: expected wasm binary or wat text",
             )),
         }
@@ -102,7 +81,7 @@ impl Module {
 
     /// This component as a `wasi:http/proxy` handler.
     fn into_http_proxy(self) -> Result<Module> {
-        let Linked::Component(pre) = &self.inner.linked else {
+        let Linked::Runtime(pre) = &self.inner.linked else {
             return Ok(self);
         };
         let proxy = ProxyPre::new(pre.clone()).map_err(|e| {
@@ -147,7 +126,11 @@ impl Module {
         let link_error = |e: wasmtime::Error| Error::invalid_module(format!("{e:#}"));
         let (linked, functions) = match artifact {
             Artifact::Module(module) => {
-                let pre = inner.linker.instantiate_pre(&module).map_err(link_error)?;
+                let pre = inner
+                    .linkers
+                    .core
+                    .instantiate_pre(&module)
+                    .map_err(link_error)?;
                 let functions = module
                     .exports()
                     .filter_map(|export| match export.ty() {
@@ -159,10 +142,11 @@ impl Module {
             }
             Artifact::Component(component) => {
                 let pre = inner
-                    .component_linker
+                    .linkers
+                    .component
                     .instantiate_pre(&component)
                     .map_err(link_error)?;
-                (Linked::Component(pre), Vec::new())
+                (Linked::Runtime(pre), Vec::new())
             }
         };
         Ok(Module {
@@ -176,19 +160,6 @@ impl Module {
         })
     }
 
-    /// Runs one call in a fresh sandbox and returns its receipt, blocking the current thread.
-    ///
-    /// # Errors
-    ///
-    /// Only for problems of the caller's making: `invalid_input` (bad arguments, a fuel budget on an
-    /// engine without one, a directory that cannot be mounted, a `wasi:http` component, which is
-    /// called with [`Module::handle`], or calling this from inside an async runtime, where
-    /// [`Module::run_async`] is the right call), `not_found` (no such export) and `internal`.
-    /// Everything the guest does, including every limit it hits, is in the receipt.
-    pub fn run(&self, call: Call) -> Result<Receipt> {
-        self.block_on(self.run_async(call))
-    }
-
     /// Runs `future` to completion on the engine's runtime, for the blocking entry points.
     pub(crate) fn block_on<T>(&self, future: impl Future<Output = Result<T>>) -> Result<T> {
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -197,51 +168,6 @@ impl Module {
             ));
         }
         self.engine.runtime()?.block_on(future)
-    }
-
-    /// Runs one call in a fresh sandbox. Must be polled inside a tokio runtime with timers enabled.
-    /// Dropping the future cancels the guest.
-    ///
-    /// # Errors
-    ///
-    /// As [`Module::run`].
-    pub async fn run_async(&self, call: Call) -> Result<Receipt> {
-        sandbox::run(self, call).await
-    }
-
-    /// Calls the module as a handler with a request context (SPEC §2, `docs/contract.md`) in a fresh
-    /// sandbox, blocking the current thread.
-    ///
-    /// - A `wasi:http/proxy` component ([`Module::is_http_proxy`]) gets the context as a `wasi:http`
-    ///   incoming request (scheme `http`, the authority from the `host` header or `localhost`, the
-    ///   path and the `query` object re-encoded) and its `wasi:http/incoming-handler` is called. The
-    ///   receipt's result is its response, `{"status", "headers", "body"}` (or `"body_base64"` for a
-    ///   body that is not UTF-8; repeated headers joined with `, `). The body counts against
-    ///   [`Limits::max_output`](crate::Limits::max_output) on its own: past it the call ends with
-    ///   `output_limit_exceeded`. Outgoing requests (`wasi:http/outgoing-handler`) go out only
-    ///   through the call's HTTP grant.
-    /// - A core module gets the context as JSON on stdin, as [`Module::run`] with that stdin; the
-    ///   call's stdin is replaced.
-    ///
-    /// # Errors
-    ///
-    /// As [`Module::run`]; `invalid_input` for a context a `wasi:http` request cannot be made of.
-    pub fn handle(&self, context: &Value, call: Call) -> Result<Receipt> {
-        self.block_on(self.handle_async(context, call))
-    }
-
-    /// As [`Module::handle`], in an async runtime (as [`Module::run_async`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`Module::handle`].
-    pub async fn handle_async(&self, context: &Value, call: Call) -> Result<Receipt> {
-        if self.is_http_proxy() {
-            let request = IncomingRequest::from_context(context)?;
-            sandbox::run_prepared(self, call, Prepared::Http(request)).await
-        } else {
-            self.run_async(call.stdin(context.to_string())).await
-        }
     }
 
     /// Whether this is a `wasi:http/proxy` component: one that exports
@@ -302,7 +228,7 @@ impl Module {
     }
 
     /// Whether this is a component of a language runtime, not a core module or a user's component.
-    pub(crate) fn is_component(&self) -> bool {
-        matches!(self.inner.linked, Linked::Component(_))
+    pub(crate) fn is_runtime_component(&self) -> bool {
+        matches!(self.inner.linked, Linked::Runtime(_))
     }
 }

@@ -10,8 +10,8 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
 use crate::error::ErrorCode;
+use crate::outcome::LimitExceeded;
 use crate::receipt::{LogLine, Truncated};
-use crate::sandbox::LimitExceeded;
 
 /// Which output a chunk was written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ fn output_exceeded(cap: u64) -> LimitExceeded {
         ErrorCode::OutputLimitExceeded,
         format!(
             "guest wrote more than the {} output limit",
-            crate::ByteSize(cap)
+            crate::limits::ByteSize(cap)
         ),
     )
 }

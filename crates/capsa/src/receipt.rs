@@ -1,6 +1,5 @@
 //! The receipt: what one call did and what it cost.
 
-use base64::Engine as _;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
@@ -152,13 +151,8 @@ impl Serialize for Receipt {
         }
         map.serialize_entry("exit_code", &self.exit_code)?;
         for (name, bytes) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-            match std::str::from_utf8(bytes) {
-                Ok(text) => map.serialize_entry(name, text)?,
-                Err(_) => map.serialize_entry(
-                    &format!("{name}_base64"),
-                    &base64::engine::general_purpose::STANDARD.encode(bytes),
-                )?,
-            }
+            let (key, text) = capsa_wire::bytes::encode_ref(name, bytes);
+            map.serialize_entry(&key, &text)?;
         }
         if let Some(result) = &self.result {
             map.serialize_entry("result", result)?;

@@ -103,14 +103,14 @@ impl KvGrant {
     ///
     /// `invalid_input` when the namespace is empty, longer than 128 bytes, or has characters other
     /// than ASCII letters, digits, `-`, `_` and `.`.
-    pub fn new(backend: Arc<dyn KvBackend>, namespace: &str) -> crate::Result<Self> {
+    pub fn new(backend: Arc<dyn KvBackend>, namespace: &str) -> crate::error::Result<Self> {
         let valid = !namespace.is_empty()
             && namespace.len() <= 128
             && namespace
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         if !valid {
-            return Err(crate::Error::invalid_input(format!(
+            return Err(crate::error::Error::invalid_input(format!(
                 "invalid KV namespace `{namespace}`: use 1-128 of A-Z a-z 0-9 - _ ."
             )));
         }
@@ -167,7 +167,7 @@ impl KvGrant {
         Ok(key)
     }
 
-    async fn get(&self, args: Value) -> crate::HostResult {
+    async fn get(&self, args: Value) -> crate::capability::HostResult {
         let key = self.key(&args)?;
         let value = self
             .backend
@@ -175,12 +175,12 @@ impl KvGrant {
             .await
             .map_err(backend_error)?;
         Ok(value.map_or(Value::Null, |bytes| {
-            let (key, value) = crate::capability::text_or_base64("value", bytes);
+            let (key, value) = capsa_wire::bytes::encode("value", bytes);
             json!({ key: value })
         }))
     }
 
-    async fn set(&self, args: Value) -> crate::HostResult {
+    async fn set(&self, args: Value) -> crate::capability::HostResult {
         let key = self.key(&args)?;
         let value = crate::capability::bytes_arg(&args, "value")?
             .ok_or_else(|| HostError::invalid_input("give `value` (a string) or `value_base64`"))?;
@@ -219,7 +219,7 @@ impl KvGrant {
         Ok(Value::Null)
     }
 
-    async fn delete(&self, args: Value) -> crate::HostResult {
+    async fn delete(&self, args: Value) -> crate::capability::HostResult {
         let key = self.key(&args)?;
         let deleted = self
             .backend
@@ -229,7 +229,7 @@ impl KvGrant {
         Ok(json!({ "deleted": deleted }))
     }
 
-    async fn list(&self, args: Value) -> crate::HostResult {
+    async fn list(&self, args: Value) -> crate::capability::HostResult {
         let text = |name: &str| -> Result<Option<&str>, HostError> {
             match args.get(name) {
                 None | Some(Value::Null) => Ok(None),
@@ -263,7 +263,8 @@ impl KvGrant {
     }
 }
 
-type HostFuture = std::pin::Pin<Box<dyn std::future::Future<Output = crate::HostResult> + Send>>;
+type HostFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = crate::capability::HostResult> + Send>>;
 
 fn backend_error(e: KvError) -> HostError {
     HostError::new(format!("key-value store: {e}"))

@@ -15,19 +15,17 @@
 //!
 //! Guest log lines (`capsa::log`) need no grant: they only add to the call's receipt, under its output cap.
 
-pub(crate) mod abi;
 mod host_fn;
 pub mod http;
 pub mod kv;
-pub(crate) mod mount;
-mod wasi;
 
 use std::path::PathBuf;
 use std::str::FromStr;
 
 pub(crate) use host_fn::Handler;
 pub use host_fn::{HostError, HostFunctions, HostResult};
-pub(crate) use wasi::{guard_component_symlinks, guard_symlinks, wasi_context};
+
+use capsa_wire::bytes;
 
 use crate::error::Error;
 
@@ -100,74 +98,28 @@ impl Grants {
 }
 
 /// An HTTP response as JSON, the shape of `http.fetch` answers and of handler responses:
-/// `{"status", "headers", "body" | "body_base64"}`, repeated headers joined with `, `.
+/// `{"status", "headers", "body" | "body_base64"}` (`capsa_wire::bytes`), repeated headers joined
+/// with `, `.
 pub(crate) fn http_response_json(
     status: u16,
     headers: &::http::HeaderMap,
     body: Vec<u8>,
 ) -> serde_json::Value {
-    let mut joined = std::collections::BTreeMap::<String, String>::new();
-    for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        joined
-            .entry(name.as_str().to_owned())
-            .and_modify(|v| {
-                v.push_str(", ");
-                v.push_str(&value);
-            })
-            .or_insert_with(|| value.into_owned());
-    }
-    let (key, body) = text_or_base64("body", body);
-    let mut response = serde_json::json!({ "status": status, "headers": joined });
-    response[key] = body;
-    response
+    let headers = bytes::join_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+    let mut response = serde_json::Map::new();
+    response.insert("status".into(), status.into());
+    response.insert("headers".into(), headers.into());
+    bytes::insert(&mut response, "body", body);
+    response.into()
 }
 
-/// Bytes for the guest as JSON: `(field, text)` for UTF-8 text without control characters (other
-/// than tab and line breaks), otherwise `("{field}_base64", …)`. Escaping control characters in JSON
-/// would cost six bytes each; base64 costs 4/3.
-pub(crate) fn text_or_base64(field: &str, bytes: Vec<u8>) -> (String, serde_json::Value) {
-    use base64::Engine as _;
-    let base64 = |bytes: &[u8]| {
-        base64::engine::general_purpose::STANDARD
-            .encode(bytes)
-            .into()
-    };
-    match String::from_utf8(bytes) {
-        Ok(text)
-            if !text
-                .chars()
-                .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) =>
-        {
-            (field.to_owned(), serde_json::Value::String(text))
-        }
-        Ok(text) => (format!("{field}_base64"), base64(text.as_bytes())),
-        Err(e) => (format!("{field}_base64"), base64(e.as_bytes())),
-    }
-}
-
-/// The bytes a guest sent as `field` (text) or `{field}_base64`, the inverse of [`text_or_base64`];
-/// `None` when it sent neither (or nulls).
+/// The bytes a guest sent as `field` or `{field}_base64` (`capsa_wire::bytes`); `None` when it sent
+/// neither (or nulls).
 pub(crate) fn bytes_arg(
     args: &serde_json::Value,
     field: &str,
 ) -> Result<Option<Vec<u8>>, HostError> {
-    use base64::Engine as _;
-    use serde_json::Value;
-    let encoded_field = format!("{field}_base64");
-    let text = args.get(field).filter(|v| !v.is_null());
-    let encoded = args.get(&encoded_field).filter(|v| !v.is_null());
-    match (text, encoded) {
-        (None, None) => Ok(None),
-        (Some(Value::String(text)), None) => Ok(Some(text.as_bytes().to_vec())),
-        (None, Some(Value::String(encoded))) => base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map(Some)
-            .map_err(|e| HostError::invalid_input(format!("`{encoded_field}` is not base64: {e}"))),
-        _ => Err(HostError::invalid_input(format!(
-            "give at most one of `{field}` and `{encoded_field}`, as a string"
-        ))),
-    }
+    bytes::decode_value(args, field).map_err(|e| HostError::invalid_input(e.to_string()))
 }
 
 /// Name prefixes that belong to capsa's capabilities; custom host functions cannot use them.

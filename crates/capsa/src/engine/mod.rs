@@ -1,23 +1,21 @@
-//! The engine: one wasmtime configuration, its linker, its epoch ticker and its artifact cache.
+//! The engine: one wasmtime configuration, its linkers, its epoch ticker (`ticker`), its artifact
+//! cache and the modules it keeps for its life (capsa's language runtimes, by content digest).
 
+mod ticker;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{self, Thread};
-use std::time::Duration;
 
-use wasmtime::{Config, Enabled, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::cache::ArtifactCache;
-use crate::capability;
+use crate::cache::{ArtifactCache, Digest};
 use crate::compile::CompileLimits;
 use crate::error::{Error, Result};
-use crate::lang::Language;
+use crate::host::Linkers;
 use crate::module::{Module, ModuleInner};
-use crate::sandbox::SandboxState;
 
-/// How often the epoch ticker advances; wall-clock deadlines are enforced to this granularity.
-const EPOCH_TICK: Duration = Duration::from_millis(1);
+pub(crate) use ticker::Ticker;
 
 /// The default wasm stack limit: 1 MiB.
 pub const DEFAULT_MAX_WASM_STACK: usize = 1 << 20;
@@ -44,10 +42,9 @@ pub struct Engine {
 
 pub(crate) struct EngineInner {
     pub(crate) wasmtime: wasmtime::Engine,
-    pub(crate) linker: Linker<SandboxState>,
-    /// The linker of components (capsa's Python runtime, users' `wasi:http` components): WASI 0.2,
-    /// `wasi:http` and the same host-call ABI.
-    pub(crate) component_linker: wasmtime::component::Linker<SandboxState>,
+    /// What guests can import: core modules, and components (capsa's Python runtime, users'
+    /// `wasi:http` components).
+    pub(crate) linkers: Linkers,
     pub(crate) cache: ArtifactCache,
     pub(crate) cpu_budget: bool,
     pub(crate) compile_limits: CompileLimits,
@@ -57,8 +54,9 @@ pub(crate) struct EngineInner {
     allocator: String,
     ticker: Ticker,
     runtime: OnceLock<std::result::Result<tokio::runtime::Runtime, String>>,
-    /// Language runtimes loaded so far (without their engine handle, which would be a cycle).
-    languages: Mutex<Vec<(Language, Arc<ModuleInner>)>>,
+    /// Modules kept for the engine's life, by content digest: capsa's language runtimes (without
+    /// their engine handle, which would be a cycle).
+    pinned: Mutex<HashMap<Digest, Arc<ModuleInner>>>,
 }
 
 impl Drop for EngineInner {
@@ -161,27 +159,13 @@ impl EngineBuilder {
             (new_engine(&config)?, false, why)
         };
 
-        let mut linker = Linker::new(&wasmtime);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut SandboxState| &mut s.wasi)
-            .and_then(|()| capability::guard_symlinks(&mut linker))
-            .and_then(|()| capability::abi::add_to_linker(&mut linker))
-            .map_err(|e| Error::internal(format!("cannot link host functions: {e:#}")))?;
-        let mut component_linker = wasmtime::component::Linker::new(&wasmtime);
-        wasmtime_wasi::p2::add_to_linker_async(&mut component_linker)
-            .and_then(|()| {
-                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker)
-            })
-            .and_then(|()| capability::guard_component_symlinks(&mut component_linker))
-            .and_then(|()| capability::abi::add_to_component_linker(&mut component_linker))
-            .map_err(|e| Error::internal(format!("cannot link host functions: {e:#}")))?;
-
+        let linkers = Linkers::new(&wasmtime)?;
         let cache = ArtifactCache::new(self.cache_dir.as_deref(), &wasmtime);
         let ticker = Ticker::start(wasmtime.clone())?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 wasmtime,
-                linker,
-                component_linker,
+                linkers,
                 cache,
                 cpu_budget: self.cpu_budget,
                 compile_limits: self.compile_limits,
@@ -190,7 +174,7 @@ impl EngineBuilder {
                 allocator,
                 ticker,
                 runtime: OnceLock::new(),
-                languages: Mutex::new(Vec::new()),
+                pinned: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -336,22 +320,24 @@ impl Engine {
         self.inner.cache.dir()
     }
 
-    /// The runtime module of `language`, loaded with `load` the first time.
-    pub(crate) fn language_runtime(
+    /// The module filed under `digest`, kept for the engine's life: loaded with `load` the first
+    /// time. capsa's language runtimes are kept this way, so a script does not look its runtime up
+    /// in the artifact cache.
+    pub(crate) fn pinned(
         &self,
-        language: Language,
+        digest: &Digest,
         load: impl FnOnce() -> Result<Module>,
     ) -> Result<Module> {
-        let mut languages = self
+        let mut pinned = self
             .inner
-            .languages
+            .pinned
             .lock()
-            .map_err(|_| Error::internal("the language runtime table is poisoned"))?;
-        if let Some((_, inner)) = languages.iter().find(|(l, _)| *l == language) {
+            .map_err(|_| Error::internal("the table of pinned modules is poisoned"))?;
+        if let Some(inner) = pinned.get(digest) {
             return Ok(Module::from_inner(self, inner.clone()));
         }
         let module = load()?;
-        languages.push((language, module.inner().clone()));
+        pinned.insert(*digest, module.inner().clone());
         Ok(module)
     }
 
@@ -382,8 +368,8 @@ impl Engine {
 pub(crate) fn read_source(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         let code = match e.kind() {
-            std::io::ErrorKind::NotFound => crate::ErrorCode::NotFound,
-            _ => crate::ErrorCode::InvalidInput,
+            std::io::ErrorKind::NotFound => crate::error::ErrorCode::NotFound,
+            _ => crate::error::ErrorCode::InvalidInput,
         };
         Error::new(code, format!("cannot read `{}`: {e}", path.display()))
     })
@@ -398,82 +384,4 @@ fn default_cache_dir() -> Option<PathBuf> {
     var("CAPSA_CACHE_DIR")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("capsa")))
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("capsa")))
-}
-
-/// The thread that advances the engine's epoch while calls run. It parks after [`IDLE_TICKS`] ticks
-/// without a call, so an idle engine costs nothing, and a busy one never pays for waking it.
-pub(crate) struct Ticker {
-    shared: Arc<TickerShared>,
-    thread: Thread,
-}
-
-/// Ticks without any running call before the ticker parks (about 100 ms).
-const IDLE_TICKS: u32 = 100;
-
-struct TickerShared {
-    active: AtomicUsize,
-    parked: AtomicBool,
-    stop: AtomicBool,
-}
-
-impl Ticker {
-    fn start(engine: wasmtime::Engine) -> Result<Ticker> {
-        let shared = Arc::new(TickerShared {
-            active: AtomicUsize::new(0),
-            parked: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-        });
-        let state = shared.clone();
-        let handle = thread::Builder::new()
-            .name("capsa-epoch".into())
-            .spawn(move || {
-                let mut idle = 0;
-                while !state.stop.load(Ordering::SeqCst) {
-                    if state.active.load(Ordering::SeqCst) > 0 {
-                        idle = 0;
-                    } else if idle >= IDLE_TICKS {
-                        state.parked.store(true, Ordering::SeqCst);
-                        // A call that starts after this check finds `parked` set and unparks us; an
-                        // `unpark` that comes before `park` makes it return at once.
-                        if state.active.load(Ordering::SeqCst) == 0 {
-                            thread::park();
-                        }
-                        state.parked.store(false, Ordering::SeqCst);
-                        idle = 0;
-                        continue;
-                    } else {
-                        idle += 1;
-                    }
-                    thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })
-            .map_err(|e| Error::internal(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(Ticker {
-            shared,
-            thread: handle.thread().clone(),
-        })
-    }
-
-    /// Keeps the ticker running until the returned guard is dropped.
-    pub(crate) fn activate(&self) -> TickerGuard<'_> {
-        self.shared.active.fetch_add(1, Ordering::SeqCst);
-        if self.shared.parked.load(Ordering::SeqCst) {
-            self.thread.unpark();
-        }
-        TickerGuard(self)
-    }
-
-    fn stop(&self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.thread.unpark();
-    }
-}
-
-pub(crate) struct TickerGuard<'a>(&'a Ticker);
-
-impl Drop for TickerGuard<'_> {
-    fn drop(&mut self) {
-        self.0.shared.active.fetch_sub(1, Ordering::SeqCst);
-    }
 }

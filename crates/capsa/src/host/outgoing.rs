@@ -2,7 +2,7 @@
 //!
 //! wasmtime-wasi-http hands every outgoing request of a component to [`WasiHttpHooks::send_request`].
 //! capsa's implementation never opens a connection of its own: a request goes out only through the
-//! call's [`HttpGrant`](super::HttpGrant), with the allowlist, the resolve-once address vetting, the
+//! call's [`HttpGrant`](crate::capability::http::HttpGrant), with the allowlist, the resolve-once address vetting, the
 //! grant's size and time caps, and the call's host-call caps, exactly like `http.fetch`. Redirects are
 //! not followed: the component sees them and may request the new location, which is checked again.
 
@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::HostCalls;
 use crate::capability::HostError;
-use crate::capability::abi::HostCalls;
 use crate::error::ErrorCode;
 
 /// The name outgoing requests are counted under: an HTTP fetch, capped like `http.fetch`.

@@ -13,10 +13,12 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use super::mount::{OpenDir, Protected, symlink_target_stays_inside};
+use super::SandboxState;
+use crate::call::{Call, Stdin, StdinReader};
 use crate::error::{Error, ErrorCode, Result};
+use crate::mount::{OpenDir, Protected, symlink_target_stays_inside};
+use crate::outcome::LimitExceeded;
 use crate::output::{Capture, Stream};
-use crate::sandbox::{Call, LimitExceeded, SandboxState, Stdin};
 
 /// Builds the WASI context of one call. The guest gets the call's stdin (capped at
 /// `limits.max_stdin`; past it the limit is put in `stdin_over`), its arguments, exactly the granted env vars and
@@ -40,7 +42,7 @@ pub(crate) fn wasi_context(
                     ErrorCode::InputLimitExceeded,
                     format!(
                         "stdin of {} is over the call's {} limit",
-                        crate::ByteSize(bytes.len() as u64),
+                        crate::limits::ByteSize(bytes.len() as u64),
                         cap
                     ),
                 ));
@@ -101,9 +103,9 @@ pub(crate) fn wasi_context(
 /// A streamed stdin that hands the guest at most `cap` bytes (`left` of them still); a byte past them
 /// puts the limit in `over` and fails the read, and the call ends with `input_limit_exceeded`.
 struct CappedReader {
-    inner: crate::sandbox::StdinReader,
+    inner: StdinReader,
     left: u64,
-    cap: crate::ByteSize,
+    cap: crate::limits::ByteSize,
     over: Arc<OnceLock<LimitExceeded>>,
 }
 

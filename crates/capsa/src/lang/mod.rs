@@ -2,34 +2,31 @@
 //!
 //! - **wasm**: `.wasm`/`.wat` bytes compile to a [`Module`] (`crate::module`);
 //! - **JavaScript**, **TypeScript** and **Python**: source becomes a [`Script`] (`script`) run by one
-//!   of capsa's language runtimes: QuickJS (`js`; TypeScript after its types are stripped on the host,
-//!   `typescript`) or CPython (`python`);
+//!   of capsa's language runtimes, each described once in `runtime`: QuickJS (TypeScript after its
+//!   types are stripped on the host, `typescript`) or CPython; `wizer` pre-initialises them and `scan`
+//!   reads source just enough to tell an ES module or an unfinished REPL cell;
 //! - [`Session`]: a script sandbox kept alive across evaluations (`session`).
 //!
 //! [`Program`] is the one type callers use when the language is only known at run time (the CLI, the
 //! gateway): [`Engine::program`] picks the front end.
 
-pub(crate) mod js;
-pub(crate) mod python;
+mod runtime;
 mod scan;
-pub(crate) mod script;
-pub(crate) mod session;
-pub(crate) mod typescript;
-pub(crate) mod wasi_http;
-pub(crate) mod wizer;
+mod script;
+mod session;
+mod typescript;
+mod wizer;
 
 use std::path::Path;
 
 use serde_json::Value;
 
-use sha2::{Digest as _, Sha256};
-
-use crate::cache::Digest;
+use crate::call::Call;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::module::Module;
 use crate::receipt::Receipt;
-use crate::sandbox::Call;
+use runtime::Runtime;
 
 pub use script::{Rejections, Script};
 pub use session::{Compiled, Session, SessionStats};
@@ -71,11 +68,7 @@ impl Language {
     ///
     /// `internal` when pre-initialisation fails.
     pub fn runtime_wasm(self) -> Result<Option<Vec<u8>>> {
-        match self {
-            Language::Wasm => Ok(None),
-            Language::JavaScript | Language::TypeScript => js::preinitialized().map(Some),
-            Language::Python => Ok(Some(python::component().to_vec())),
-        }
+        self.runtime_descriptor().map(Runtime::wasm).transpose()
     }
 
     /// The short name the CLI and the gateway use: `wasm`, `js`, `ts`, `py`.
@@ -88,12 +81,12 @@ impl Language {
         }
     }
 
-    /// The runtime module that runs scripts of this language.
-    pub(crate) fn runtime(self, engine: &Engine) -> Result<Module> {
+    /// The runtime that runs scripts of this language; `None` for wasm.
+    pub(crate) fn runtime_descriptor(self) -> Option<&'static Runtime> {
         match self {
-            Language::Wasm => Err(Error::invalid_input(NOT_A_SCRIPT)),
-            Language::JavaScript | Language::TypeScript => js::runtime(engine),
-            Language::Python => python::runtime(engine),
+            Language::Wasm => None,
+            Language::JavaScript | Language::TypeScript => Some(&runtime::JAVASCRIPT),
+            Language::Python => Some(&runtime::PYTHON),
         }
     }
 }
@@ -223,22 +216,8 @@ impl Engine {
     /// Whether the runtime of `language` is already compiled, in memory or in the artifact cache, so
     /// the first script will not wait for it. Always `true` for wasm.
     pub fn runtime_ready(&self, language: Language) -> bool {
-        match language {
-            Language::Wasm => true,
-            Language::JavaScript | Language::TypeScript => {
-                self.inner.cache.contains(js::runtime_digest())
-            }
-            Language::Python => self.inner.cache.contains(python::runtime_digest()),
-        }
+        language
+            .runtime_descriptor()
+            .is_none_or(|runtime| runtime.is_ready(self))
     }
-}
-
-/// Files a language runtime in the artifact cache: how it was made (`kind`) and the SHA-256 of its
-/// bytes (in hex, computed by build.rs).
-pub(crate) fn runtime_digest(kind: &str, wasm_sha256: &str) -> Digest {
-    let mut hasher = Sha256::new();
-    hasher.update(kind.as_bytes());
-    hasher.update([0]);
-    hasher.update(wasm_sha256.as_bytes());
-    hasher.finalize().into()
 }

@@ -99,6 +99,20 @@ pub(crate) fn scan(source: &str, limit: usize) -> Nesting {
     }
 }
 
+/// Whether JavaScript source is an ES module: a line starting with an `import` or `export`
+/// declaration (`import(` is a dynamic import, fine in scripts).
+pub(crate) fn looks_like_module(source: &str) -> bool {
+    source.lines().any(|line| {
+        let line = line.trim_start();
+        ["import", "export"].iter().any(|keyword| {
+            line.strip_prefix(keyword).is_some_and(|rest| {
+                rest.starts_with(|c: char| c.is_whitespace() || c == '{' || c == '*')
+                    || (keyword == &"import" && rest.starts_with(['"', '\'']))
+            })
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::scan;

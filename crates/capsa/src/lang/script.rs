@@ -1,25 +1,28 @@
 //! Scripts: source code run by one of capsa's language runtimes (JavaScript, TypeScript, Python) in
 //! fresh sandboxes.
 //!
-//! A script call is one call of the runtime's `run` export with a JSON request (`{"op": "eval" |
-//! "handler" | ..., "code", "file", ...}`); its JSON answer becomes the receipt's result or
-//! `guest_exception`. The runtimes speak the same protocol, so everything here is the same for all
-//! of them.
+//! A script call is one call of the runtime's `run` export with a typed request
+//! (`capsa_wire::protocol`); its answer becomes the receipt's result or `guest_exception`. The
+//! runtimes speak the same protocol, and what differs between them is in their descriptor
+//! (`lang::runtime`), so everything here is the same for all of them.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use capsa_wire::protocol::{self, Answer, Op, Request, Source, Text};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
+use crate::call::Call;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
+use crate::lang::Language;
+use crate::lang::runtime::Runtime;
+use crate::lang::scan::looks_like_module;
 use crate::lang::typescript::{self, SourceMap};
-use crate::lang::{Language, js};
 use crate::module::Module;
-use crate::receipt::{Evidence, Exception, Failure, Receipt};
-use crate::sandbox::{Call, FunctionArgs};
-
-/// The export every script call goes through.
-pub(crate) const RUN_EXPORT: &str = "run";
+use crate::receipt::{Exception, Failure, Receipt};
+use crate::sandbox::{Prepared, run_prepared};
 
 /// What a script does with unhandled promise rejections left when the call ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,7 +34,7 @@ pub enum Rejections {
     Error,
 }
 
-/// A JavaScript or TypeScript program, ready to run in fresh sandboxes.
+/// A JavaScript, TypeScript or Python program, ready to run in fresh sandboxes.
 ///
 /// Cheap to clone. Get one from [`Engine::script`].
 ///
@@ -60,26 +63,10 @@ pub(crate) struct ScriptInner {
     pub(crate) is_module: bool,
     pub(crate) source_map: Option<SourceMap>,
     pub(crate) rejections: Rejections,
-    /// The part of every runtime request that does not change from call to call (code, file,
-    /// module, rejections), as JSON object members: the source is escaped once, not per call.
-    request_fields: String,
-}
-
-impl ScriptInner {
-    fn encode_request_fields(&mut self) {
-        let fields = json!({
-            "code": self.code,
-            "file": self.file,
-            "module": self.is_module,
-            "rejections": match self.rejections {
-                Rejections::Warn => "warn",
-                Rejections::Error => "error",
-            },
-        })
-        .to_string();
-        // `{…}` without its braces, to be spliced into each request.
-        self.request_fields = fields[1..fields.len() - 1].to_owned();
-    }
+    /// `code` as a JSON string, escaped once here rather than in every request.
+    code_json: Arc<RawValue>,
+    /// The runtime the script runs on.
+    descriptor: &'static Runtime,
 }
 
 impl Script {
@@ -90,7 +77,7 @@ impl Script {
         source: &str,
     ) -> Result<Script> {
         let (code, is_module, source_map) = match language {
-            Language::JavaScript => (source.to_owned(), js::looks_like_module(source), None),
+            Language::JavaScript => (source.to_owned(), looks_like_module(source), None),
             Language::Python => (source.to_owned(), false, None),
             Language::TypeScript => {
                 let stripped = typescript::strip(source, file)?;
@@ -98,27 +85,30 @@ impl Script {
             }
             Language::Wasm => return Err(Error::invalid_input(super::NOT_A_SCRIPT)),
         };
-        let mut inner = ScriptInner {
+        let descriptor = language
+            .runtime_descriptor()
+            .ok_or_else(|| Error::invalid_input(super::NOT_A_SCRIPT))?;
+        let code_json = serde_json::value::to_raw_value(&code)
+            .map_err(|e| Error::internal(format!("cannot encode the script: {e}")))?;
+        let inner = ScriptInner {
             language,
             file: file.to_owned(),
             code,
             is_module,
             source_map,
             rejections: Rejections::Warn,
-            request_fields: String::new(),
+            code_json: code_json.into(),
+            descriptor,
         };
-        inner.encode_request_fields();
         Ok(Script {
-            runtime: language.runtime(engine)?,
+            runtime: descriptor.module(engine)?,
             inner: Arc::new(inner),
         })
     }
 
     /// The same script, treating unhandled promise rejections as `rejections` says.
     pub fn rejections(mut self, rejections: Rejections) -> Script {
-        let inner = Arc::make_mut(&mut self.inner);
-        inner.rejections = rejections;
-        inner.encode_request_fields();
+        Arc::make_mut(&mut self.inner).rejections = rejections;
         self
     }
 
@@ -153,7 +143,7 @@ impl Script {
     ///
     /// As [`Script::run`].
     pub async fn run_async(&self, call: Call) -> Result<Receipt> {
-        let request = self.request("eval", &call, None);
+        let request = self.request(&call, None)?;
         self.call(call, request).await
     }
 
@@ -174,146 +164,125 @@ impl Script {
     ///
     /// As [`Script::run`].
     pub async fn handle_async(&self, context: &Value, call: Call) -> Result<Receipt> {
-        let request = self.request("handler", &call, Some(context));
+        let request = self.request(&call, Some(context))?;
         self.call(call, request).await
     }
 
-    /// The runtime request for `op`: the per-call members, then the script's own.
-    fn request(&self, op: &str, call: &Call, context: Option<&Value>) -> String {
-        let mut request = format!(
-            "{{\"op\":\"{op}\",\"memory_limit\":{},",
-            call.limits.memory.bytes()
-        );
-        if let Some(context) = context {
-            request.push_str("\"request\":");
-            request.push_str(&context.to_string());
-            request.push(',');
-        }
-        request.push_str(&self.inner.request_fields);
-        request.push('}');
-        request
+    /// The runtime request: `eval`, or `handler` with the request context.
+    fn request(&self, call: &Call, context: Option<&Value>) -> Result<String> {
+        let inner = &self.inner;
+        let source = Source {
+            code: Text::Escaped(&inner.code_json),
+            file: Cow::Borrowed(&inner.file),
+            module: inner.is_module,
+            rejections: match inner.rejections {
+                Rejections::Warn => protocol::Rejections::Warn,
+                Rejections::Error => protocol::Rejections::Error,
+            },
+        };
+        let op = match context {
+            None => Op::Eval(source),
+            Some(context) => Op::Handler {
+                source,
+                request: Cow::Borrowed(context),
+            },
+        };
+        encode_request(&Request {
+            op,
+            memory_limit: Some(call.limits.memory.bytes()),
+        })
     }
 
     async fn call(&self, call: Call, request: String) -> Result<Receipt> {
-        let call = call.function(RUN_EXPORT, FunctionArgs::Strings(vec![request]));
-        let mut receipt = self.runtime.run_async(call).await?;
+        let mut receipt = run_prepared(&self.runtime, call, Prepared::runtime(request)).await?;
         apply_answer(
             &mut receipt,
-            self.inner.language,
+            self.inner.descriptor,
             self.inner.source_map.as_ref(),
         );
         Ok(receipt)
     }
 }
 
+/// A request as the JSON text the runtime's `run` export takes.
+pub(crate) fn encode_request(request: &Request<'_>) -> Result<String> {
+    serde_json::to_string(request)
+        .map_err(|e| Error::internal(format!("cannot encode a runtime request: {e}")))
+}
+
 /// Turns the runtime's JSON answer, which the sandbox put in `receipt.result`, into the receipt's
 /// result or error. Returns the answer's other fields (e.g. `bytecode`).
 pub(crate) fn apply_answer(
     receipt: &mut Receipt,
-    language: Language,
+    runtime: &Runtime,
     source_map: Option<&SourceMap>,
-) -> Value {
+) -> Answer {
     let answer = receipt.result.take();
     if receipt.error.is_some() {
         // A limit or a trap ended the call; the runtime had no say.
-        return Value::Null;
+        return Answer::default();
     }
-    let answer: Value = match answer {
-        Some(Value::String(text)) => serde_json::from_str(&text).unwrap_or(Value::Null),
-        _ => Value::Null,
+    let answer: Option<Answer> = match answer {
+        Some(Value::String(text)) => serde_json::from_str(&text).ok(),
+        _ => None,
     };
-    match answer.get("ok").and_then(Value::as_bool) {
-        Some(true) => {
-            receipt.result = answer.get("result").filter(|r| !r.is_null()).cloned();
-            receipt.exit_code = Some(0);
-        }
-        Some(false) => {
-            let error = answer.get("error").cloned().unwrap_or(Value::Null);
-            let field = |key: &str| {
-                error
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            let stack = field("stack");
-            let exception = Exception {
-                name: field("name"),
-                message: field("message"),
-                stack: match source_map {
-                    Some(map) => map.rewrite_stack(&stack),
-                    None => stack,
-                },
-            };
-            // An uncaught host-call error keeps the host's code (`capability_denied`, …): that is the
-            // root cause, as for any guest (docs/abi.md).
-            let claimed = error
-                .get("code")
-                .or_else(|| answer.get("code"))
-                .and_then(Value::as_str)
-                .and_then(ErrorCode::from_name)
-                .unwrap_or(ErrorCode::GuestException);
-            let code = believed(claimed, language, &receipt.evidence);
-            let prefix = if language == Language::Python {
-                // Python's own way: `ZeroDivisionError: division by zero`.
-                ""
-            } else if answer.get("unhandled_rejection").is_some() {
-                "Uncaught (in promise) "
-            } else {
-                "Uncaught "
-            };
-            let message = match code {
-                ErrorCode::Exit => format!("script exited with code {}", exception.message),
-                ErrorCode::MemoryLimitExceeded => {
-                    "the script ran out of memory under the sandbox's memory limit".to_owned()
-                }
-                _ => format!("{prefix}{}: {}", exception.name, exception.message),
-            };
-            // `sys.exit(n)` ends the call as a process exit does.
-            receipt.exit_code = answer
-                .get("exit_code")
-                .and_then(Value::as_i64)
-                .and_then(|c| i32::try_from(c).ok())
-                .filter(|_| code == ErrorCode::Exit);
-            receipt.error = Some(Failure {
-                code,
-                message,
-                backtrace: None,
-                exception: (code != ErrorCode::Exit).then_some(exception),
-            });
-        }
-        None => {
-            receipt.error = Some(Failure {
-                code: ErrorCode::Internal,
-                message: format!("the {language} runtime returned no answer"),
-                backtrace: None,
-                exception: None,
-            });
-            receipt.exit_code = None;
-        }
-    }
-    answer
-}
-
-/// The code a runtime's answer claims, if the host believes it; `guest_exception` otherwise.
-///
-/// QuickJS's runtime is Rust and C that scripts cannot reach, so its answers are taken as they are.
-/// Python's runtime is Python in the same interpreter as the script, which can rewrite it: its claims
-/// of running out of memory or of a host call's failure count only when the host saw the refused
-/// growth or the failed call. What a program may say about itself (its exit code, its own recursion
-/// error) needs no evidence.
-fn believed(claimed: ErrorCode, language: Language, evidence: &Evidence) -> ErrorCode {
-    if language != Language::Python {
-        return claimed;
-    }
-    let backed = match claimed {
-        ErrorCode::GuestException | ErrorCode::Exit | ErrorCode::StackOverflow => true,
-        ErrorCode::MemoryLimitExceeded => evidence.memory_denied,
-        other => evidence.host_failures.contains(&other),
+    let Some(mut answer) = answer else {
+        receipt.error = Some(Failure {
+            code: ErrorCode::Internal,
+            message: format!("the {} runtime returned no answer", runtime.name),
+            backtrace: None,
+            exception: None,
+        });
+        receipt.exit_code = None;
+        return Answer::default();
     };
-    if backed {
-        claimed
+    if answer.ok {
+        receipt.result = answer.result.take().filter(|r| !r.is_null());
+        receipt.exit_code = Some(0);
+        return answer;
+    }
+    let thrown = answer.error.clone().unwrap_or_default();
+    let exception = Exception {
+        name: thrown.name,
+        message: thrown.message,
+        stack: match source_map {
+            Some(map) => map.rewrite_stack(&thrown.stack),
+            None => thrown.stack,
+        },
+    };
+    // An uncaught host-call error keeps the host's code (`capability_denied`, …): that is the root
+    // cause, as for any guest (docs/abi.md).
+    let claimed = thrown
+        .code
+        .as_deref()
+        .or(answer.code.as_deref())
+        .and_then(ErrorCode::from_name)
+        .unwrap_or(ErrorCode::GuestException);
+    let code = runtime.believed(claimed, &receipt.evidence);
+    let prefix = if !runtime.uncaught_prefix {
+        ""
+    } else if answer.unhandled_rejection {
+        "Uncaught (in promise) "
     } else {
-        ErrorCode::GuestException
-    }
+        "Uncaught "
+    };
+    let message = match code {
+        ErrorCode::Exit => format!("script exited with code {}", exception.message),
+        ErrorCode::MemoryLimitExceeded => {
+            "the script ran out of memory under the sandbox's memory limit".to_owned()
+        }
+        _ => format!("{prefix}{}: {}", exception.name, exception.message),
+    };
+    // `sys.exit(n)` ends the call as a process exit does.
+    receipt.exit_code = answer
+        .exit_code
+        .and_then(|c| i32::try_from(c).ok())
+        .filter(|_| code == ErrorCode::Exit);
+    receipt.error = Some(Failure {
+        code,
+        message,
+        backtrace: None,
+        exception: (code != ErrorCode::Exit).then_some(exception),
+    });
+    answer
 }

@@ -3,17 +3,22 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
-use serde_json::{Value, json};
+use std::borrow::Cow;
 
+use capsa_wire::protocol::{Answer, Op, Request, Source, Text};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::call::Call;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::lang::Language;
-use crate::lang::script::{RUN_EXPORT, apply_answer};
+use crate::lang::runtime::Runtime;
+use crate::lang::script::{apply_answer, encode_request};
 use crate::lang::typescript::{self, SourceMap};
 use crate::module::Module;
 use crate::receipt::Receipt;
-use crate::sandbox::{Call, Entry, FunctionArgs, Prepared, Sandbox, prepare};
+use crate::sandbox::{Prepared, Sandbox};
 
 /// A stateful JavaScript, TypeScript or Python sandbox: globals, functions and event handlers
 /// (`host.on` in JavaScript, `@capsa.on` in Python) persist from one [`Session::eval`] to the next.
@@ -38,6 +43,7 @@ pub struct Session {
     id: u64,
     runtime: Module,
     language: Language,
+    descriptor: &'static Runtime,
     /// The limits, grants and output listener every evaluation uses.
     call: Call,
     sandbox: Option<Sandbox>,
@@ -89,23 +95,18 @@ impl std::fmt::Debug for Compiled {
 
 impl Session {
     pub(crate) fn new(engine: &Engine, language: Language, call: Call) -> Result<Session> {
-        if language == Language::Wasm {
-            return Err(Error::invalid_input(
+        let descriptor = language.runtime_descriptor().ok_or_else(|| {
+            Error::invalid_input(
                 "sessions run JavaScript, TypeScript or Python; a wasm module runs with `Module::run`",
-            ));
-        }
-        let runtime = language.runtime(engine)?;
-        let entry = Entry::Function {
-            name: RUN_EXPORT.to_owned(),
-            args: FunctionArgs::Strings(vec![String::new()]),
-        };
-        // Checks the runtime's `run` export once; every evaluation calls it the same way.
-        prepare(&runtime, &entry)?;
+            )
+        })?;
+        let runtime = descriptor.module(engine)?;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Ok(Session {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             runtime,
             language,
+            descriptor,
             call,
             sandbox: None,
             stats: SessionStats::default(),
@@ -130,8 +131,8 @@ impl Session {
     /// As [`Session::eval`].
     pub async fn eval_async(&mut self, code: &str) -> Result<Receipt> {
         let (file, code, source_map) = self.cell(code)?;
-        let request = json!({"op": "eval", "code": code, "file": file});
-        let (receipt, _) = self.invoke(request, source_map.as_ref()).await?;
+        let op = Op::Eval(cell_source(&code, &file));
+        let (receipt, _) = self.invoke(op, source_map.as_ref()).await?;
         Ok(receipt)
     }
 
@@ -152,8 +153,11 @@ impl Session {
     ///
     /// As [`Session::eval`].
     pub async fn dispatch_async(&mut self, event: &str, payload: &Value) -> Result<Receipt> {
-        let request = json!({"op": "dispatch", "event": event, "payload": payload});
-        let (receipt, _) = self.invoke(request, None).await?;
+        let op = Op::Dispatch {
+            event: Cow::Borrowed(event),
+            payload: Cow::Borrowed(payload),
+        };
+        let (receipt, _) = self.invoke(op, None).await?;
         Ok(receipt)
     }
 
@@ -174,14 +178,14 @@ impl Session {
     ///
     /// As [`Session::compile`].
     pub async fn compile_async(&mut self, code: &str) -> Result<Compiled> {
-        if self.language == Language::Python {
+        if !self.descriptor.bytecode {
             return Err(Error::invalid_input(
                 "compiling to bytecode is for JavaScript and TypeScript sessions",
             ));
         }
         let (file, code, source_map) = self.cell(code)?;
-        let request = json!({"op": "compile", "code": code, "file": file});
-        let (receipt, answer) = self.invoke(request, source_map.as_ref()).await?;
+        let op = Op::Compile(cell_source(&code, &file));
+        let (receipt, answer) = self.invoke(op, source_map.as_ref()).await?;
         if let Some(error) = receipt.error {
             let code = match error.code {
                 ErrorCode::GuestException => ErrorCode::InvalidInput,
@@ -190,8 +194,7 @@ impl Session {
             return Err(Error::new(code, error.message));
         }
         let bytecode = answer
-            .get("bytecode")
-            .and_then(Value::as_str)
+            .bytecode
             .ok_or_else(|| Error::internal("the runtime returned no bytecode"))?;
         Ok(Compiled {
             session: self.id,
@@ -223,8 +226,10 @@ impl Session {
                 "this code was compiled in another session: compile it in this one",
             ));
         }
-        let request = json!({"op": "eval_compiled", "bytecode": &*compiled.bytecode});
-        let (receipt, _) = self.invoke(request, compiled.source_map.as_ref()).await?;
+        let op = Op::EvalCompiled {
+            bytecode: Cow::Borrowed(&compiled.bytecode),
+        };
+        let (receipt, _) = self.invoke(op, compiled.source_map.as_ref()).await?;
         Ok(receipt)
     }
 
@@ -246,10 +251,7 @@ impl Session {
     /// syntax error). Python: a bracket or a triple-quoted string is open, a line ends in `\`, or a
     /// compound statement (`def f():`) has not been closed by an empty line.
     pub fn is_incomplete(&self, input: &str) -> bool {
-        match self.language {
-            Language::Python => crate::lang::scan::python_open(input),
-            _ => crate::lang::scan::scan(input, usize::MAX).open,
-        }
+        (self.descriptor.is_incomplete)(input)
     }
 
     /// The session's language.
@@ -271,17 +273,19 @@ impl Session {
                 }
                 Ok((file, stripped.code, Some(stripped.source_map)))
             }
-            Language::Python => Ok((format!("cell{n}.py"), code.to_owned(), None)),
-            _ => Ok((format!("cell{n}.js"), code.to_owned(), None)),
+            language => Ok((format!("cell{n}.{language}"), code.to_owned(), None)),
         }
     }
 
     async fn invoke(
         &mut self,
-        mut request: Value,
+        op: Op<'_>,
         source_map: Option<&SourceMap>,
-    ) -> Result<(Receipt, Value)> {
-        request["memory_limit"] = json!(self.call.limits.memory.bytes());
+    ) -> Result<(Receipt, Answer)> {
+        let request = encode_request(&Request {
+            op,
+            memory_limit: Some(self.call.limits.memory.bytes()),
+        })?;
         // An earlier evaluation was dropped half-way (its future cancelled): start over.
         if self.sandbox.as_ref().is_some_and(Sandbox::is_poisoned) {
             self.reset();
@@ -290,14 +294,11 @@ impl Session {
             Some(sandbox) => sandbox,
             slot => slot.insert(Sandbox::open(&self.runtime, &self.call)?),
         };
-        let run = Prepared::Strings {
-            name: RUN_EXPORT.to_owned(),
-            args: vec![request.to_string()],
-            returns_string: true,
-        };
-        let mut receipt = sandbox.invoke(&run, &self.call.limits).await;
+        let mut receipt = sandbox
+            .invoke(&Prepared::runtime(request), &self.call.limits)
+            .await;
         let poisoned = sandbox.is_poisoned();
-        let answer = apply_answer(&mut receipt, self.language, source_map);
+        let answer = apply_answer(&mut receipt, self.descriptor, source_map);
         // A limit the runtime reported itself (out of memory, too deep a recursion) ends the sandbox
         // too.
         let limited = receipt
@@ -328,5 +329,15 @@ impl Engine {
     /// `invalid_input` for wasm; `internal` when the runtime cannot be prepared.
     pub fn session(&self, language: Language, call: Call) -> Result<Session> {
         Session::new(self, language, call)
+    }
+}
+
+/// A session cell as protocol source: a script, never a module.
+fn cell_source<'a>(code: &'a str, file: &'a str) -> Source<'a> {
+    Source {
+        code: Text::Plain(Cow::Borrowed(code)),
+        file: Cow::Borrowed(file),
+        module: false,
+        rejections: Default::default(),
     }
 }

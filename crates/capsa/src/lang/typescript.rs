@@ -224,7 +224,7 @@ mod tests {
         let Err(err) = strip("const a = 1;\nconst b = 2;\nlet x: = 5;\n", "bad.ts") else {
             panic!("a syntax error passed");
         };
-        assert_eq!(err.code(), crate::ErrorCode::InvalidInput);
+        assert_eq!(err.code(), crate::error::ErrorCode::InvalidInput);
         assert!(err.to_string().contains("bad.ts:3:8"), "{err}");
     }
 
@@ -292,7 +292,11 @@ mod tests {
         ] {
             let outcome = strip(&source, "deep.ts");
             if let Err(err) = &outcome {
-                assert_eq!(err.code(), crate::ErrorCode::InvalidInput, "{kind}: {err}");
+                assert_eq!(
+                    err.code(),
+                    crate::error::ErrorCode::InvalidInput,
+                    "{kind}: {err}"
+                );
             }
         }
         let Err(err) = strip(&"(".repeat(MAX_NESTING + 1), "deep.ts") else {
@@ -302,7 +306,7 @@ mod tests {
         let Err(err) = strip(&" ".repeat(MAX_SOURCE_BYTES + 1), "big.ts") else {
             panic!("a source over the limit passed");
         };
-        assert_eq!(err.code(), crate::ErrorCode::InvalidInput);
+        assert_eq!(err.code(), crate::error::ErrorCode::InvalidInput);
         // Nesting inside template substitutions counts.
         let templated = format!(
             "`${{{}1{}}}`",

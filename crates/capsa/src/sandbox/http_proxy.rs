@@ -12,7 +12,6 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Instant;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING};
 use http_body_util::{BodyExt as _, Full};
@@ -22,8 +21,10 @@ use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+use super::classify::Failed;
 use crate::error::{Error, ErrorCode, Result};
-use crate::sandbox::{Failed, LimitExceeded, SandboxState, micros};
+use crate::host::SandboxState;
+use crate::outcome::{LimitExceeded, micros};
 
 /// The request a component gets, converted from a request context once and copied into each sandbox.
 #[derive(Debug, Clone)]
@@ -152,19 +153,10 @@ impl IncomingRequest {
             .build()
             .map_err(|e| Error::invalid_input(format!("invalid request path or query: {e}")))?;
 
-        let body = match (text("body")?, text("body_base64")?) {
-            (None, None) => Bytes::new(),
-            (Some(body), None) => Bytes::copy_from_slice(body.as_bytes()),
-            (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map(Bytes::from)
-                .map_err(|e| Error::invalid_input(format!("`body_base64` is not base64: {e}")))?,
-            (Some(_), Some(_)) => {
-                return Err(Error::invalid_input(
-                    "give at most one of `body` and `body_base64`",
-                ));
-            }
-        };
+        let body = capsa_wire::bytes::decode(context, "body")
+            .map_err(|e| Error::invalid_input(e.to_string()))?
+            .map(Bytes::from)
+            .unwrap_or_default();
         if !body.is_empty() {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
@@ -279,7 +271,7 @@ pub(crate) async fn serve(
                             ErrorCode::OutputLimitExceeded,
                             format!(
                                 "the response body is larger than the {} output limit",
-                                crate::ByteSize(max_body_bytes)
+                                crate::limits::ByteSize(max_body_bytes)
                             ),
                         ))));
                     }

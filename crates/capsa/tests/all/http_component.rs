@@ -4,7 +4,6 @@
 
 use std::sync::OnceLock;
 
-use base64::Engine as _;
 use capsa::http::{AllowList, HostPattern, HttpCaps, HttpGrant};
 use capsa::{ByteSize, Call, Engine, ErrorCode, Grants, Limits, Module, Program, Receipt};
 use capsa_test_programs::HttpServer;
@@ -108,7 +107,7 @@ fn program_handle_calls_the_component() {
 #[test]
 fn a_binary_body_is_echoed_as_base64() {
     let bytes = [0u8, 0xff, 0xfe, 1, 2, 3];
-    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let encoded = capsa_wire::bytes::base64_encode(&bytes);
     let receipt = handle(
         json!({
             "method": "POST",

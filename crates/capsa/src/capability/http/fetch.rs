@@ -61,7 +61,7 @@ impl HttpGrant {
     /// # Errors
     ///
     /// `internal` when the TLS configuration cannot be built.
-    pub fn new(allow: AllowList, caps: HttpCaps) -> crate::Result<Self> {
+    pub fn new(allow: AllowList, caps: HttpCaps) -> crate::error::Result<Self> {
         let allow = Arc::new(allow);
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -69,7 +69,7 @@ impl HttpGrant {
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| crate::Error::internal(format!("TLS configuration: {e}")))?
+        .map_err(|e| crate::error::Error::internal(format!("TLS configuration: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
         Ok(HttpGrant {
@@ -139,7 +139,7 @@ fn keep_vetted(
 }
 
 impl GrantInner {
-    async fn fetch(&self, args: Value) -> crate::HostResult {
+    async fn fetch(&self, args: Value) -> crate::capability::HostResult {
         let request = Request::parse(&args, &self.caps)?;
         let fetched = self.send_within_time(request, true).await?;
         Ok(fetched.into_json())

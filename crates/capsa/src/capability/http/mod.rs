@@ -10,7 +10,6 @@
 mod address;
 mod allowlist;
 mod fetch;
-mod outgoing;
 
 pub use address::{AddressClass, classify};
 pub use allowlist::{AllowList, Denied, HostPattern, Target};
