@@ -250,22 +250,10 @@ pub mod kv {
     /// As [`get`].
     pub fn get_bytes(key: &str) -> Result<Option<Vec<u8>>, HostError> {
         let value = call("kv.get", &json!({ "key": key }))?;
-        if value.is_null() {
-            return Ok(None);
-        }
-        if let Some(text) = value.get("value").and_then(Value::as_str) {
-            return Ok(Some(text.as_bytes().to_vec()));
-        }
-        let encoded = value
-            .get("value_base64")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        crate::base64_decode(encoded)
-            .map(Some)
-            .ok_or_else(|| HostError {
-                code: "host_error".into(),
-                message: "the store returned invalid base64".into(),
-            })
+        capsa_wire::bytes::decode_value(&value, "value").map_err(|e| HostError {
+            code: "host_error".into(),
+            message: format!("the store's answer: {e}"),
+        })
     }
 
     /// Stores `value` under `key`, expiring after `ttl_ms` milliseconds if given.
@@ -287,12 +275,11 @@ pub mod kv {
     ///
     /// As [`set`].
     pub fn set_bytes(key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), HostError> {
-        let encoded = crate::base64_encode(value);
-        call(
-            "kv.set",
-            &json!({ "key": key, "value_base64": encoded, "ttl_ms": ttl_ms }),
-        )
-        .map(drop)
+        let mut args = json!({ "key": key, "ttl_ms": ttl_ms });
+        if let Some(args) = args.as_object_mut() {
+            capsa_wire::bytes::insert(args, "value", value.to_vec());
+        }
+        call("kv.set", &args).map(drop)
     }
 
     /// Deletes `key`; `true` when it existed.
@@ -403,8 +390,8 @@ pub mod http {
             .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
             .collect();
         let mut args = json!({ "method": method, "url": url, "headers": headers });
-        if let Some(body) = body {
-            args["body_base64"] = Value::from(crate::base64_encode(body));
+        if let (Some(body), Some(args)) = (body, args.as_object_mut()) {
+            capsa_wire::bytes::insert(args, "body", body.to_vec());
         }
         let result = call("http.fetch", &args)?;
         let status = result.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
@@ -417,11 +404,12 @@ pub mod http {
                     .collect()
             })
             .unwrap_or_default();
-        let body = match (result.get("body"), result.get("body_base64")) {
-            (Some(Value::String(text)), _) => text.as_bytes().to_vec(),
-            (_, Some(Value::String(encoded))) => crate::base64_decode(encoded).unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let body = capsa_wire::bytes::decode_value(&result, "body")
+            .map_err(|e| HostError {
+                code: "internal".into(),
+                message: format!("the host's answer: {e}"),
+            })?
+            .unwrap_or_default();
         Ok(Response {
             status,
             headers,
@@ -430,41 +418,8 @@ pub mod http {
     }
 }
 
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding, the encoding of `*_base64` fields in capsa's host calls.
-pub fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(BASE64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Decodes standard base64 (padding optional); `None` when `text` is not base64.
-pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = text.bytes().filter(|b| *b != b'=').collect();
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    for chunk in digits.chunks(4) {
-        let mut n = 0u32;
-        for (i, b) in chunk.iter().enumerate() {
-            let v = BASE64.iter().position(|c| c == b)? as u32;
-            n |= v << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
-}
+/// Standard base64 with padding, the encoding of `*_base64` fields (`capsa_wire::bytes`).
+pub use capsa_wire::bytes::{base64_decode, base64_encode};
 
 /// Reads a string argument the host passed as `(ptr, len)`.
 ///

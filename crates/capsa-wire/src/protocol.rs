@@ -140,7 +140,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 pub type Json<'a> = Cow<'a, Value>;
 
 /// A runtime's answer to one request.
-#[derive(Debug, Default, Serialize, Deserialize)]
+///
+/// Read leniently: a runtime the script can rewrite (Python) may send anything, so a member of the
+/// wrong type counts as absent rather than failing the whole answer; only `ok` must be a boolean.
+#[derive(Debug, Default, Serialize)]
 pub struct Answer {
     /// Whether the code ran to the end.
     pub ok: bool,
@@ -167,21 +170,66 @@ pub struct Answer {
     pub exit_code: Option<i64>,
 }
 
-/// An exception as a runtime reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// An exception as a runtime reports it. Read leniently, as [`Answer`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Thrown {
     /// Its class: `TypeError`, `ZeroDivisionError`.
-    #[serde(default)]
     pub name: String,
     /// Its message.
-    #[serde(default)]
     pub message: String,
     /// The stack as the language prints it.
-    #[serde(default)]
     pub stack: String,
     /// The host's error code, for an uncaught host-call error (`capability_denied`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+}
+
+fn text(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+impl Thrown {
+    /// An exception from what a runtime described: `name`, `message`, `stack` and `code` where they
+    /// are strings; anything else is ignored.
+    pub fn from_value(value: &Value) -> Thrown {
+        Thrown {
+            name: text(value, "name").unwrap_or_default(),
+            message: text(value, "message").unwrap_or_default(),
+            stack: text(value, "stack").unwrap_or_default(),
+            code: text(value, "code"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Thrown {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(|value| Thrown::from_value(&value))
+    }
+}
+
+impl<'de> Deserialize<'de> for Answer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut value = Value::deserialize(d)?;
+        let ok = value
+            .get("ok")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| serde::de::Error::missing_field("ok"))?;
+        Ok(Answer {
+            ok,
+            result: value.get_mut("result").map(Value::take),
+            bytecode: text(&value, "bytecode"),
+            code: text(&value, "code"),
+            error: value
+                .get("error")
+                .filter(|e| e.is_object())
+                .map(Thrown::from_value),
+            unhandled_rejection: value
+                .get("unhandled_rejection")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            exit_code: value.get("exit_code").and_then(Value::as_i64),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -243,5 +291,18 @@ mod tests {
         assert_eq!(answer.exit_code, Some(3));
         assert_eq!(answer.error.unwrap().stack, "");
         assert!(serde_json::from_str::<Answer>(r#"{"result": 1}"#).is_err());
+        // A rewritten runtime's nonsense counts as absent, not as a broken answer.
+        let odd: Answer = serde_json::from_str(
+            r#"{"ok": false, "code": 7, "error": {"name": ["x"], "message": "m", "code": {}}}"#,
+        )
+        .unwrap();
+        assert_eq!(odd.code, None);
+        assert_eq!(
+            odd.error,
+            Some(Thrown {
+                message: "m".into(),
+                ..Thrown::default()
+            })
+        );
     }
 }

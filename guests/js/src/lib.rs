@@ -5,15 +5,14 @@
 //! gets one JSON answer back; `docs/javascript.md` describes what scripts see, and the host side lives
 //! in `crates/capsa/src/lang/js.rs`.
 //!
-//! Request: `{"op": "eval" | "handler" | "dispatch" | "compile" | "eval_compiled", "code", "file",
-//! "module", "bytecode" (base64), "request", "event", "payload", "memory_limit", "rejections"}`.
-//! Answer: `{"ok": true, "result": "<JSON text>" | null, "bytecode"?: "<base64>"}` or
-//! `{"ok": false, "code": "<error code>", "error": {"name", "message", "stack", "code"?}}`.
+//! Requests and answers are the typed protocol of `capsa_wire::protocol`, the very types the host
+//! writes and reads.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::io::Write as _;
 
+use capsa_wire::protocol::{Answer, Op, Rejections, Request, Thrown};
 use rquickjs::function::Func;
 use rquickjs::promise::PromiseState;
 use rquickjs::{
@@ -209,24 +208,31 @@ fn answer(pending: capsa_guest::Pending) -> String {
 pub unsafe extern "C" fn run(ptr: *mut u8, len: u32) -> i64 {
     // SAFETY: guaranteed by the caller; `alloc` reserved exactly `len` bytes.
     let input = unsafe { Vec::from_raw_parts(ptr, len as usize, len as usize) };
-    let answer = match serde_json::from_slice::<Json>(&input) {
+    let answer = match serde_json::from_slice::<Request>(&input) {
         Ok(request) => execute(&request),
         Err(e) => failure(
             "invalid_input",
             "Error",
             &format!("bad runtime request: {e}"),
-            "",
         ),
     };
     drop(input);
-    capsa_guest::return_string(answer.to_string())
+    capsa_guest::return_string(serde_json::to_string(&answer).unwrap_or_default())
 }
 
-fn failure(code: &str, name: &str, message: &str, stack: &str) -> Json {
-    json!({"ok": false, "code": code, "error": {"name": name, "message": message, "stack": stack}})
+fn failure(code: &str, name: &str, message: &str) -> Answer {
+    Answer {
+        code: Some(code.to_owned()),
+        error: Some(Thrown {
+            name: name.to_owned(),
+            message: message.to_owned(),
+            ..Thrown::default()
+        }),
+        ..Answer::default()
+    }
 }
 
-fn execute(request: &Json) -> Json {
+fn execute(request: &Request) -> Answer {
     let mut seed = [0u8; 8];
     random_bytes(&mut seed);
     RANDOM.with(|r| r.set(u64::from_le_bytes(seed) | 1));
@@ -238,10 +244,9 @@ fn execute(request: &Json) -> Json {
                 "internal",
                 "Error",
                 "the JavaScript runtime was not pre-initialised",
-                "",
             );
         };
-        if let Some(limit) = request.get("memory_limit").and_then(Json::as_u64) {
+        if let Some(limit) = request.memory_limit {
             // QuickJS's share of what the limit leaves beside the runtime's fixed part. (Asking
             // QuickJS for its current usage would walk the whole heap on every call.)
             // (At least 1: QuickJS reads 0 as no limit.)
@@ -255,11 +260,11 @@ fn execute(request: &Json) -> Json {
         state.context.with(|ctx| {
             let api = match state.api.clone().restore(&ctx) {
                 Ok(api) => api,
-                Err(e) => return failure("internal", "Error", &e.to_string(), ""),
+                Err(e) => return failure("internal", "Error", &e.to_string()),
             };
             forget(&api);
-            match operate(&ctx, &api, request) {
-                Ok(done) => finish(&ctx, &api, request, done),
+            match operate(&ctx, &api, &request.op) {
+                Ok(done) => finish(&ctx, &api, rejections(&request.op), done),
                 Err(thrown) => thrown_failure(&ctx, &api, thrown),
             }
         })
@@ -272,49 +277,36 @@ struct Done<'js> {
     bytecode: Option<Vec<u8>>,
 }
 
-fn str_field<'a>(request: &'a Json, key: &str) -> &'a str {
-    request.get(key).and_then(Json::as_str).unwrap_or("")
+/// What the request says to do with unhandled rejections.
+fn rejections(op: &Op<'_>) -> Rejections {
+    match op {
+        Op::Eval(source) | Op::Handler { source, .. } => source.rejections,
+        _ => Rejections::Warn,
+    }
 }
 
-fn operate<'js>(
-    ctx: &Ctx<'js>,
-    api: &Object<'js>,
-    request: &Json,
-) -> Result<Done<'js>, Value<'js>> {
-    let file = match str_field(request, "file") {
-        "" => "main.js",
-        file => file,
+fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, op: &Op<'_>) -> Result<Done<'js>, Value<'js>> {
+    let done = |value| Done {
+        value,
+        bytecode: None,
     };
-    let code = request.get("code").and_then(Json::as_str);
-    let is_module = request
-        .get("module")
-        .and_then(Json::as_bool)
-        .unwrap_or(false);
-    match str_field(request, "op") {
-        "eval" => {
-            let code = code.unwrap_or("");
-            if is_module {
+    match op {
+        Op::Eval(source) => {
+            let (code, file) = (source.code.as_str(), file_name(&source.file));
+            if source.module {
                 evaluate_module(ctx, api, file, code)?;
-                Ok(Done {
-                    value: None,
-                    bytecode: None,
-                })
+                Ok(done(None))
             } else {
                 let promise =
                     eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
-                let value = completion(drain(ctx, api, promise)?);
-                Ok(Done {
-                    value,
-                    bytecode: None,
-                })
+                Ok(done(completion(drain(ctx, api, promise)?)))
             }
         }
-        "compile" => {
-            let code = code.unwrap_or("");
+        Op::Compile(source) => {
             let function = eval_raw(
                 ctx,
-                code,
-                file,
+                source.code.as_str(),
+                file_name(&source.file),
                 SCRIPT_FLAGS | qjs::JS_EVAL_FLAG_COMPILE_ONLY as i32,
             )
             .map_err(|e| caught(ctx, e))?;
@@ -324,56 +316,43 @@ fn operate<'js>(
                 bytecode: Some(bytecode),
             })
         }
-        "eval_compiled" => {
-            let encoded = str_field(request, "bytecode");
-            let bytes = capsa_guest::base64_decode(encoded)
+        Op::EvalCompiled { bytecode } => {
+            let bytes = capsa_guest::base64_decode(bytecode)
                 .ok_or_else(|| error_value(ctx, "invalid bytecode encoding"))?;
             let promise = eval_bytecode(ctx, &bytes)?;
-            let value = completion(drain(ctx, api, promise)?);
-            Ok(Done {
-                value,
-                bytecode: None,
-            })
+            Ok(done(completion(drain(ctx, api, promise)?)))
         }
-        "handler" => {
-            let namespace = match code {
-                Some(code) if is_module => evaluate_module(ctx, api, file, code)?.into_value(),
-                Some(code) => {
-                    let promise =
-                        eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
-                    drain(ctx, api, promise)?;
-                    Value::new_undefined(ctx.clone())
-                }
-                None => Value::new_undefined(ctx.clone()),
+        Op::Handler { source, request } => {
+            let (code, file) = (source.code.as_str(), file_name(&source.file));
+            let namespace = if source.module {
+                evaluate_module(ctx, api, file, code)?.into_value()
+            } else {
+                let promise =
+                    eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
+                drain(ctx, api, promise)?;
+                Value::new_undefined(ctx.clone())
             };
-            let context = json_to_js(ctx, request.get("request").unwrap_or(&Json::Null))?;
+            let context = json_to_js(ctx, request)?;
             let call: Function = api.get("callHandler").map_err(|e| caught(ctx, e))?;
             let promise: Value = call
                 .call((namespace, context))
                 .map_err(|e| caught(ctx, e))?;
-            let value = drain(ctx, api, promise)?;
-            Ok(Done {
-                value: Some(value),
-                bytecode: None,
-            })
+            Ok(done(Some(drain(ctx, api, promise)?)))
         }
-        "dispatch" => {
-            let payload = json_to_js(ctx, request.get("payload").unwrap_or(&Json::Null))?;
+        Op::Dispatch { event, payload } => {
+            let payload = json_to_js(ctx, payload)?;
             let dispatch: Function = api.get("dispatch").map_err(|e| caught(ctx, e))?;
             let promise: Value = dispatch
-                .call((str_field(request, "event"), payload))
+                .call((&**event, payload))
                 .map_err(|e| caught(ctx, e))?;
-            let value = drain(ctx, api, promise)?;
-            Ok(Done {
-                value: Some(value),
-                bytecode: None,
-            })
+            Ok(done(Some(drain(ctx, api, promise)?)))
         }
-        other => Err(error_value(
-            ctx,
-            &format!("unknown runtime operation `{other}`"),
-        )),
     }
+}
+
+/// The file name stack traces show.
+fn file_name(file: &str) -> &str {
+    if file.is_empty() { "main.js" } else { file }
 }
 
 /// Scripts run as global code that may `await` at top level; the completion value is the result.
@@ -559,7 +538,7 @@ fn js_to_json<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Option<Json> {
     serde_json::from_str(&text).ok()
 }
 
-fn finish<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json, done: Done<'js>) -> Json {
+fn finish<'js>(ctx: &Ctx<'js>, api: &Object<'js>, policy: Rejections, done: Done<'js>) -> Answer {
     let rejections: Vec<Json> = api
         .get::<_, Function>("takeRejections")
         .and_then(|f| f.call::<_, Value>(()))
@@ -568,8 +547,13 @@ fn finish<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json, done: Done<'js
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
     if let Some(first) = rejections.first() {
-        if str_field(request, "rejections") == "error" {
-            return json!({"ok": false, "code": "guest_exception", "error": first, "unhandled_rejection": true});
+        if policy == Rejections::Error {
+            return Answer {
+                code: Some("guest_exception".into()),
+                error: Some(thrown(first)),
+                unhandled_rejection: true,
+                ..Answer::default()
+            };
         }
         let report: Option<Function> = api.get("reportRejection").ok();
         for rejection in &rejections {
@@ -592,11 +576,17 @@ fn finish<'js>(ctx: &Ctx<'js>, api: &Object<'js>, request: &Json, done: Done<'js
             }
         }
     };
-    let mut answer = json!({"ok": true, "result": result});
-    if let Some(bytecode) = done.bytecode {
-        answer["bytecode"] = Json::String(capsa_guest::base64_encode(&bytecode));
+    Answer {
+        ok: true,
+        result: Some(result),
+        bytecode: done.bytecode.map(|b| capsa_guest::base64_encode(&b)),
+        ..Answer::default()
     }
-    answer
+}
+
+/// An exception as `describe` reported it.
+fn thrown(described: &Json) -> Thrown {
+    Thrown::from_value(described)
 }
 
 /// Drops what an earlier call in this sandbox left behind (see the prelude's `forget`).
@@ -606,28 +596,27 @@ fn forget(api: &Object<'_>) {
     }
 }
 
-fn thrown_failure<'js>(ctx: &Ctx<'js>, api: &Object<'js>, thrown: Value<'js>) -> Json {
+fn thrown_failure<'js>(ctx: &Ctx<'js>, api: &Object<'js>, thrown_value: Value<'js>) -> Answer {
     let described = api
         .get::<_, Function>("describe")
-        .and_then(|f| f.call::<_, Value>((thrown,)))
+        .and_then(|f| f.call::<_, Value>((thrown_value,)))
         .ok()
         .and_then(|v| js_to_json(ctx, v));
     forget(api);
     let Some(error) = described else {
         // `describe` fails only when QuickJS has no memory left to build the report.
-        return failure(
-            "memory_limit_exceeded",
-            "InternalError",
-            "out of memory",
-            "",
-        );
+        return failure("memory_limit_exceeded", "InternalError", "out of memory");
     };
-    let out_of_memory = str_field(&error, "name") == "InternalError"
-        && str_field(&error, "message") == "out of memory";
+    let error = thrown(&error);
+    let out_of_memory = error.name == "InternalError" && error.message == "out of memory";
     let code = if out_of_memory {
         "memory_limit_exceeded"
     } else {
         "guest_exception"
     };
-    json!({"ok": false, "code": code, "error": error})
+    Answer {
+        code: Some(code.into()),
+        error: Some(error),
+        ..Answer::default()
+    }
 }
