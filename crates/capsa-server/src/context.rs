@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use capsa::{ErrorCode, Receipt};
+use capsa_wire::bytes;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -28,32 +28,14 @@ pub fn request_context(
             query.insert(k.into_owned(), Value::from(v.into_owned()));
         }
     }
-    let mut names: Map<String, Value> = Map::new();
-    for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match names.get_mut(name.as_str()) {
-            Some(Value::String(joined)) => {
-                joined.push_str(", ");
-                joined.push_str(&value);
-            }
-            _ => {
-                names.insert(name.as_str().to_owned(), Value::from(value));
-            }
-        }
-    }
+    let names = bytes::join_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
     let mut context = Map::new();
     context.insert("method".into(), Value::from(method.as_str()));
     context.insert("path".into(), Value::from(uri.path()));
     context.insert("route".into(), Value::Object(route));
     context.insert("query".into(), Value::Object(query));
     context.insert("headers".into(), Value::Object(names));
-    match std::str::from_utf8(body) {
-        Ok(text) => context.insert("body".into(), Value::from(text)),
-        Err(_) => context.insert(
-            "body_base64".into(),
-            Value::from(base64::engine::general_purpose::STANDARD.encode(body)),
-        ),
-    };
+    bytes::insert(&mut context, "body", body.to_vec());
     if let Some(client) = client {
         context.insert("client".into(), Value::from(client.to_string()));
     }
@@ -138,15 +120,9 @@ fn build(object: &Map<String, Value>) -> Result<Response, String> {
         .and_then(|s| StatusCode::from_u16(s).ok())
         .filter(|s| !s.is_informational())
         .ok_or_else(|| format!("status {} is not a final HTTP status", object["status"]))?;
-    let body =
-        match (object.get("body"), object.get("body_base64")) {
-            (Some(Value::String(text)), None) => text.clone().into_bytes(),
-            (None, Some(Value::String(b64))) => base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|e| format!("`body_base64` is not base64: {e}"))?,
-            (None, None) | (Some(Value::Null), None) => Vec::new(),
-            _ => return Err("`body` must be a string, or `body_base64` alone".into()),
-        };
+    let body = bytes::decode(object, "body")
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     match object.get("headers") {

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use base64::Engine as _;
 use capsa::{ByteSize, Error, ErrorCode, HumanDuration, Language};
 use clap::Args;
 use serde_json::{Map, Value, json};
@@ -72,12 +71,11 @@ pub fn run(args: DeployArgs) -> Result<u8, Error> {
     let code = crate::stdin::read_program(&args.file)?;
     let mut body = json!({ "language": language.as_str() });
     match (language, String::from_utf8(code)) {
-        (Language::Wasm, Ok(text)) if !text.starts_with('\0') => body["code"] = text.into(),
         (Language::Wasm, code) => {
             let bytes = code.map_or_else(|e| e.into_bytes(), String::into_bytes);
-            body["code_base64"] = base64::engine::general_purpose::STANDARD
-                .encode(bytes)
-                .into();
+            if let Some(body) = body.as_object_mut() {
+                capsa_wire::bytes::insert(body, "code", bytes);
+            }
         }
         (_, Ok(text)) => body["code"] = text.into(),
         (_, Err(_)) => {

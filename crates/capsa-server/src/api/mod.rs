@@ -19,7 +19,6 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{any, get, post, put};
-use base64::Engine as _;
 use bytes::Bytes;
 use capsa::{ErrorCode, Language, Program, Receipt};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -267,24 +266,16 @@ impl Submission {
         cached: bool,
     ) -> Result<Compiled, ApiError> {
         let language: Language = self.language.parse()?;
-        let code = match (&self.code, &self.code_base64) {
-            (Some(code), None) => code.clone().into_bytes(),
-            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| {
-                    ApiError::invalid_input(format!("`code_base64` is not base64: {e}"))
-                })?,
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid_input(
-                    "give `code` or `code_base64`, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(ApiError::invalid_input(
-                    "`code` or `code_base64` is required",
-                ));
-            }
-        };
+        let mut fields = serde_json::Map::new();
+        if let Some(code) = &self.code {
+            fields.insert("code".into(), code.clone().into());
+        }
+        if let Some(encoded) = &self.code_base64 {
+            fields.insert("code_base64".into(), encoded.clone().into());
+        }
+        let code = capsa_wire::bytes::decode(&fields, "code")
+            .map_err(|e| ApiError::invalid_input(e.to_string()))?
+            .ok_or_else(|| ApiError::invalid_input("`code` or `code_base64` is required"))?;
         self.limits.check_within(&gateway.base_limits)?;
         self.grants.check(Trust::Api)?;
         let program = if cached {
