@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::error::ErrorCode;
+use crate::limits::{ByteSize, HumanDuration};
 use crate::receipt::Failure;
 
 /// A limit tripped by the host (deadline, output cap, host-call cap). Raised as the trap that ends the
@@ -29,6 +30,28 @@ pub(crate) struct AbiMisuse(pub(crate) String);
 
 pub(crate) fn abi_misuse(message: impl Into<String>) -> wasmtime::Error {
     wasmtime::Error::new(AbiMisuse(message.into()))
+}
+
+/// The call ran past its deadline.
+pub(crate) fn deadline_exceeded(timeout: HumanDuration) -> LimitExceeded {
+    LimitExceeded::new(
+        ErrorCode::Timeout,
+        format!("call exceeded its {timeout} deadline"),
+    )
+}
+
+/// The guest wrote more than its output cap.
+pub(crate) fn output_exceeded(cap: ByteSize) -> LimitExceeded {
+    LimitExceeded::new(
+        ErrorCode::OutputLimitExceeded,
+        format!("guest wrote more than the {cap} output limit"),
+    )
+}
+
+impl From<LimitExceeded> for Failure {
+    fn from(limit: LimitExceeded) -> Failure {
+        failure(limit.code, limit.message)
+    }
 }
 
 pub(crate) fn micros(d: Duration) -> u64 {

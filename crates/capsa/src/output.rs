@@ -9,7 +9,6 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-use crate::error::ErrorCode;
 use crate::outcome::LimitExceeded;
 use crate::receipt::{LogLine, Truncated};
 
@@ -135,13 +134,7 @@ impl Capture {
 }
 
 fn output_exceeded(cap: u64) -> LimitExceeded {
-    LimitExceeded::new(
-        ErrorCode::OutputLimitExceeded,
-        format!(
-            "guest wrote more than the {} output limit",
-            crate::limits::ByteSize(cap)
-        ),
-    )
+    crate::outcome::output_exceeded(crate::limits::ByteSize(cap))
 }
 
 /// One of the guest's output streams. Writes beyond the cap keep what fits and then trap the guest, so
@@ -223,6 +216,7 @@ impl tokio::io::AsyncWrite for GuestOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn output_beyond_the_cap_is_cut_and_marked() {

@@ -7,7 +7,10 @@ use std::path::Path;
 /// The top-level modules of `src/`, bottom layer first.
 const LAYERS: &[(&str, &[&str])] = &[
     ("vocabulary", &["error", "limits", "outcome", "receipt"]),
-    ("artifacts and capture", &["cache", "compile", "mount", "output"]),
+    (
+        "artifacts and capture",
+        &["cache", "compile", "mount", "output"],
+    ),
     ("policy", &["call", "capability"]),
     ("host", &["host"]),
     ("compile", &["engine", "module"]),
@@ -95,8 +98,17 @@ fn imports_never_run_up_a_layer() {
 
 #[test]
 fn the_check_sees_an_import_that_runs_up() {
-    assert_eq!(crate_paths("use crate::sandbox::Sandbox; // crate::lang"), ["sandbox"]);
-    assert_eq!(crate_paths("    capsa_wire::bytes::encode(); crate::error::Error::new()"), ["error"]);
+    assert_eq!(
+        crate_paths("use crate::sandbox::Sandbox; // crate::lang"),
+        ["sandbox"]
+    );
+    assert_eq!(
+        crate_paths("    capsa_wire::bytes::encode(); crate::error::Error::new()"),
+        ["error"]
+    );
     assert!(layer_of("lang") > layer_of("host"));
-    assert_eq!(crate_paths("/// [`Engine`](crate::Engine)"), Vec::<&str>::new());
+    assert_eq!(
+        crate_paths("/// [`Engine`](crate::Engine)"),
+        Vec::<&str>::new()
+    );
 }

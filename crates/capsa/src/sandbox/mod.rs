@@ -17,13 +17,14 @@ use serde_json::Value;
 use wasmtime::{Store, UpdateDeadline, Val};
 
 use crate::call::Call;
+use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::host::SandboxState;
 use crate::limits::Limits;
 use crate::module::{Linked, Module};
-use crate::outcome::{LimitExceeded, abi_misuse, failure, micros};
+use crate::outcome::{abi_misuse, deadline_exceeded, failure, micros};
 use crate::output::Capture;
-use crate::receipt::{Evidence, Receipt, Stats};
+use crate::receipt::{Evidence, Failure, Receipt, Stats};
 use classify::{Failed, classify};
 use cpu::cpu_metered;
 pub(crate) use entry::{Prepared, prepare};
@@ -160,57 +161,15 @@ impl Sandbox {
     /// caps, and returns the receipt. The memory limit is the one the sandbox was opened with.
     pub(crate) async fn invoke(&mut self, prepared: &Prepared, limits: &Limits) -> Receipt {
         let engine = self.module.engine().clone();
-        if let Err(e) = check_limits(&engine, limits) {
+        if let Err(error) = self.begin(&engine, limits) {
             return Receipt {
-                error: Some(failure(e.code(), e.to_string())),
+                error: Some(error),
                 ..Receipt::default()
             };
         }
-        let store = &mut self.store;
-        let state = store.data_mut();
-        state
-            .host
-            .reset(limits.max_host_calls, limits.max_egress.bytes());
-        state.limiter.denied = None;
-        drop(self.capture.take(limits.max_output.bytes()));
-
-        let timeout = limits.timeout.get();
         let started = Instant::now();
-        let deadline = started + timeout;
-        if engine.has_cpu_budget() {
-            // A metering engine runs calls without a budget too: they get all the fuel there is.
-            if let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX)) {
-                return Receipt {
-                    error: Some(failure(
-                        ErrorCode::Internal,
-                        format!("cannot set fuel: {e:#}"),
-                    )),
-                    ..Receipt::default()
-                };
-            }
-        }
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut store| {
-            // A limit passed where the guest could not be stopped at once ends it here.
-            if let Some(limit) = store.data_mut().host.tripped.take() {
-                return Err(wasmtime::Error::new(limit));
-            }
-            if let Some(limit) = store.data().stdin_over.get() {
-                return Err(wasmtime::Error::new(limit.clone()));
-            }
-            if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(LimitExceeded::new(
-                    ErrorCode::Timeout,
-                    format!(
-                        "call exceeded its {} deadline",
-                        crate::limits::HumanDuration(timeout)
-                    ),
-                )))
-            } else {
-                // Yield so a cancelled call (a dropped future) ends even while the guest computes.
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
+        let deadline = started + limits.timeout.get();
+        arm_deadline(&mut self.store, deadline, limits);
 
         // Poisoned until the call finishes normally: a call whose future is dropped half-way (an
         // embedder's own timeout) leaves a guest stopped mid-operation.
@@ -220,7 +179,7 @@ impl Sandbox {
         let mut cpu = Duration::ZERO;
         let outcome = {
             let execution = execute(
-                store,
+                &mut self.store,
                 &self.module,
                 &mut self.instance,
                 prepared,
@@ -233,70 +192,94 @@ impl Sandbox {
             );
             metered.await
         };
-        let wall = started.elapsed();
-
-        let fuel_used = engine.has_cpu_budget().then(|| {
-            let initial = limits.fuel.unwrap_or(u64::MAX);
-            initial.saturating_sub(store.get_fuel().unwrap_or(0))
-        });
-        let state = store.data();
         let stats = Stats {
-            wall_us: micros(wall),
+            wall_us: micros(started.elapsed()),
             instantiate_us,
             cpu_us: micros(cpu),
-            fuel_used,
-            memory_peak_bytes: state.limiter.memory_peak(),
-            host_calls: state.host.calls,
-            egress_bytes: state.host.egress_bytes,
+            ..self.usage(&engine, limits)
         };
+        let state = self.store.data();
+        let (error, exit_code, result) =
+            classify(outcome.ok(), state, engine.inner.max_wasm_stack, limits);
+        self.poisoned = error.is_some();
         let evidence = Evidence {
             memory_denied: state.limiter.denied.is_some(),
             host_failures: state.host.failure_codes.clone(),
         };
-        let (error, exit_code, result) = match outcome {
-            Err(_elapsed) => (
-                Some(failure(
-                    ErrorCode::Timeout,
-                    format!("call exceeded its {} deadline", limits.timeout),
-                )),
-                None,
-                None,
-            ),
-            // A limit passed in a host hook that the guest finished before its next epoch check.
-            Ok(Ok(_)) if state.host.tripped.is_some() => {
-                let limit = state.host.tripped.clone();
-                (limit.map(|l| failure(l.code, l.message)), None, None)
-            }
-            Ok(Ok(result)) => (None, Some(0), result),
-            Ok(Err(failed)) => classify(failed, state, engine.inner.max_wasm_stack, limits),
-        };
-        // A guest that read past its stdin limit failed that read; whatever it did next, the call ends
-        // with the limit.
-        let error = match state.stdin_over.get() {
-            Some(limit) => Some(failure(limit.code, limit.message.clone())),
-            None => error,
-        };
-        self.poisoned = error.is_some();
-
-        let inner = self.capture.take(limits.max_output.bytes());
+        let output = self.capture.take(limits.max_output.bytes());
         let result = match (&error, result, prepared) {
             (_, Some(result), _) => Some(result),
             // A command's result is its stdout when that is one JSON document (the JSON contract).
-            (None, None, Prepared::Start) => serde_json::from_slice(&inner.stdout).ok(),
+            (None, None, Prepared::Start) => serde_json::from_slice(&output.stdout).ok(),
             _ => None,
         };
         Receipt {
             error,
             exit_code,
-            stdout: inner.stdout,
-            stderr: inner.stderr,
+            stdout: output.stdout,
+            stderr: output.stderr,
             result,
-            truncated: inner.truncated,
-            logs: inner.logs,
+            truncated: output.truncated,
+            logs: output.logs,
             stats,
             evidence,
         }
     }
+
+    /// Starts a call in this store: its limits checked, the host-call table, the limiter's evidence
+    /// and the output emptied, and the fuel filled.
+    fn begin(&mut self, engine: &Engine, limits: &Limits) -> std::result::Result<(), Failure> {
+        check_limits(engine, limits).map_err(|e| failure(e.code(), e.to_string()))?;
+        let state = self.store.data_mut();
+        state
+            .host
+            .reset(limits.max_host_calls, limits.max_egress.bytes());
+        state.limiter.denied = None;
+        drop(self.capture.take(limits.max_output.bytes()));
+        if engine.has_cpu_budget() {
+            // A metering engine runs calls without a budget too: they get all the fuel there is.
+            self.store
+                .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| failure(ErrorCode::Internal, format!("cannot set fuel: {e:#}")))?;
+        }
+        Ok(())
+    }
+
+    /// What the call used of the store: fuel, peak memory, host calls and egress.
+    fn usage(&self, engine: &Engine, limits: &Limits) -> Stats {
+        let state = self.store.data();
+        Stats {
+            fuel_used: engine.has_cpu_budget().then(|| {
+                let initial = limits.fuel.unwrap_or(u64::MAX);
+                initial.saturating_sub(self.store.get_fuel().unwrap_or(0))
+            }),
+            memory_peak_bytes: state.limiter.memory_peak(),
+            host_calls: state.host.calls,
+            egress_bytes: state.host.egress_bytes,
+            ..Stats::default()
+        }
+    }
+}
+
+/// Ends the guest at its next epoch check once `deadline` passes, or once a limit tripped where the
+/// guest could not be stopped at once (a `wasi:http` hook, the stdin stream).
+fn arm_deadline(store: &mut Store<SandboxState>, deadline: Instant, limits: &Limits) {
+    let timeout = limits.timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut store| {
+        if let Some(limit) = store.data_mut().host.tripped.take() {
+            return Err(wasmtime::Error::new(limit));
+        }
+        if let Some(limit) = store.data().stdin_over.get() {
+            return Err(wasmtime::Error::new(limit.clone()));
+        }
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(deadline_exceeded(timeout)))
+        } else {
+            // Yield so a cancelled call (a dropped future) ends even while the guest computes.
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
 }
 
 fn check_limits(engine: &crate::engine::Engine, limits: &Limits) -> Result<()> {
