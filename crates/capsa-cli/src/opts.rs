@@ -8,7 +8,8 @@ use capsa::kv::{KvBackend, KvGrant, MemoryKv};
 use capsa_store::{RedisKv, SqliteKv};
 
 use capsa::{
-    ByteSize, Call, DirGrant, Engine, Error, ErrorCode, Grants, HumanDuration, Limits, Receipt,
+    ByteSize, Call, DirGrant, Engine, Error, ErrorCode, Grants, HumanDuration, LimitOverrides,
+    Limits, Receipt,
 };
 use clap::Args;
 
@@ -102,58 +103,30 @@ impl CacheArgs {
     }
 }
 
-/// Limits of one call. Every limit is on by default.
+/// Limits of one call. Every limit is on by default; the defaults are `Limits::default()`'s.
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Limits")]
 pub struct LimitArgs {
-    /// Wall-clock deadline, e.g. `1500ms`, `2s`
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::<HumanDuration>)]
-    pub timeout: HumanDuration,
-    /// Deterministic CPU budget in fuel units (about one per wasm instruction) [default: off]
-    #[arg(long, value_name = "N")]
-    pub fuel: Option<u64>,
-    /// Linear memory of the sandbox, e.g. `64MiB`
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse::<ByteSize>)]
-    pub memory: ByteSize,
+    #[command(flatten)]
+    pub call: LimitOverrides,
     /// Wasm stack, e.g. `512KiB`
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse::<ByteSize>)]
+    #[arg(long, value_name = "SIZE", default_value_t = ByteSize(capsa::DEFAULT_MAX_WASM_STACK as u64))]
     pub stack: ByteSize,
-    /// Bytes of stdout + stderr + log lines
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse::<ByteSize>)]
-    pub max_output: ByteSize,
-    /// Host calls the guest may make
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_host_calls)]
-    pub max_host_calls: u64,
-    /// Bytes the guest may send through host calls
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse::<ByteSize>)]
-    pub max_egress: ByteSize,
-    /// Bytes of stdin the guest may read
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse::<ByteSize>)]
-    pub max_stdin: ByteSize,
     /// Wall-clock time compiling a module may take (the other compile limits are in `docs/limits.md`)
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse::<HumanDuration>)]
+    #[arg(long, value_name = "DURATION", default_value_t = capsa::CompileLimits::default().timeout)]
     pub compile_timeout: HumanDuration,
 }
 
 impl LimitArgs {
     pub fn limits(&self) -> Limits {
-        Limits {
-            timeout: self.timeout,
-            fuel: self.fuel,
-            memory: self.memory,
-            max_output: self.max_output,
-            max_host_calls: self.max_host_calls,
-            max_egress: self.max_egress,
-            max_stdin: self.max_stdin,
-            ..Limits::default()
-        }
+        self.call.apply(&Limits::default())
     }
 
     /// The engine settings these limits need: fuel metering only when a budget is asked for, so
     /// ordinary runs keep full speed.
     pub fn configure(&self, builder: capsa::EngineBuilder) -> capsa::EngineBuilder {
         builder
-            .cpu_budget(self.fuel.is_some())
+            .cpu_budget(self.call.fuel.is_some())
             .max_wasm_stack(usize::try_from(self.stack.bytes()).unwrap_or(usize::MAX))
             .compile_limits(capsa::CompileLimits {
                 timeout: self.compile_timeout,
@@ -172,7 +145,8 @@ pub struct GrantArgs {
     /// Mount a host directory: `HOST[:GUEST][:ro]`
     #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]", value_parser = parse::<DirGrant>)]
     pub dirs: Vec<DirGrant>,
-    /// Grant a key-value namespace: `NAMESPACE` (in memory), `sqlite:PATH[#NS]` or
+    /// Grant a key-value namespace: `NAMESPACE` (in memory), `sqlite:DIR[#NS]` (a store directory, as
+    /// the gateway's `store`) or
     /// `redis://HOST:PORT[#NS]`
     #[arg(long = "kv", value_name = "STORE", value_parser = parse::<KvSpec>)]
     pub kv: Option<KvSpec>,
@@ -187,8 +161,8 @@ pub struct GrantArgs {
 pub enum KvSpec {
     /// In this process's memory, gone when it exits.
     Memory(String),
-    /// A SQLite file.
-    Sqlite { path: PathBuf, namespace: String },
+    /// The SQLite KV of a store directory (`DIR/kv.db`, as the gateway's `store = "sqlite:DIR"`).
+    Sqlite { dir: PathBuf, namespace: String },
     /// A Redis server.
     Redis { url: String, namespace: String },
 }
@@ -201,15 +175,28 @@ impl std::str::FromStr for KvSpec {
             Some((store, ns)) => (store, ns.to_owned()),
             None => (s, "default".to_owned()),
         };
-        let spec = if let Some(path) = store.strip_prefix("sqlite:") {
-            if path.is_empty() {
+        let spec = if let Some(dir) = store.strip_prefix("sqlite:") {
+            if dir.is_empty() {
                 return Err(Error::new(
                     ErrorCode::InvalidInput,
-                    "`sqlite:` needs a file path",
+                    "`sqlite:` needs a store directory",
+                ));
+            }
+            if [".db", ".sqlite", ".sqlite3"]
+                .iter()
+                .any(|ext| dir.ends_with(ext))
+            {
+                return Err(Error::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "`sqlite:{dir}` looks like a file: `sqlite:` names a store directory, \
+                         whose KV is `DIR/{}` (as the gateway's `store`)",
+                        capsa_store::KV_FILE
+                    ),
                 ));
             }
             KvSpec::Sqlite {
-                path: PathBuf::from(path),
+                dir: PathBuf::from(dir),
                 namespace,
             }
         } else if store.starts_with("redis://") || store.starts_with("rediss://") {
@@ -221,7 +208,7 @@ impl std::str::FromStr for KvSpec {
             return Err(Error::new(
                 ErrorCode::InvalidInput,
                 format!(
-                    "invalid KV store `{s}`: expected NAMESPACE, sqlite:PATH[#NS] or redis://HOST:PORT[#NS]"
+                    "invalid KV store `{s}`: expected NAMESPACE, sqlite:DIR[#NS] or redis://HOST:PORT[#NS]"
                 ),
             ));
         } else {
@@ -237,8 +224,8 @@ impl KvSpec {
             |e: capsa::kv::KvError| Error::new(ErrorCode::InvalidInput, e.to_string());
         let (backend, namespace): (Arc<dyn KvBackend>, &str) = match self {
             KvSpec::Memory(namespace) => (Arc::new(MemoryKv::new()), namespace),
-            KvSpec::Sqlite { path, namespace } => (
-                Arc::new(SqliteKv::open(path).map_err(store_error)?),
+            KvSpec::Sqlite { dir, namespace } => (
+                Arc::new(SqliteKv::open_in(dir).map_err(store_error)?),
                 namespace,
             ),
             KvSpec::Redis { url, namespace } => {
@@ -293,16 +280,16 @@ mod tests {
         let parse = |s: &str| s.parse::<KvSpec>();
         assert_eq!(parse("cache").unwrap(), KvSpec::Memory("cache".into()));
         assert_eq!(
-            parse("sqlite:/tmp/kv.db#app").unwrap(),
+            parse("sqlite:/tmp/store#app").unwrap(),
             KvSpec::Sqlite {
-                path: "/tmp/kv.db".into(),
+                dir: "/tmp/store".into(),
                 namespace: "app".into()
             }
         );
         assert_eq!(
-            parse("sqlite:kv.db").unwrap(),
+            parse("sqlite:data").unwrap(),
             KvSpec::Sqlite {
-                path: "kv.db".into(),
+                dir: "data".into(),
                 namespace: "default".into()
             }
         );
@@ -313,7 +300,7 @@ mod tests {
                 namespace: "shared".into()
             }
         );
-        for bad in ["sqlite:", "postgres://x", "a#b", "mem:ns"] {
+        for bad in ["sqlite:", "sqlite:kv.db", "postgres://x", "a#b", "mem:ns"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

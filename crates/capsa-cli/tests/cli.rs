@@ -496,7 +496,7 @@ fn kv_in_memory_within_one_run() {
 fn kv_in_sqlite_persists_across_runs() {
     let capsa = Capsa::new();
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}#app", dir.path().join("kv.db").display());
+    let store = format!("sqlite:{}#app", dir.path().display());
     let probe = guest("probe");
     let run = |args: &[&str]| {
         let mut all = vec!["run", probe.as_str(), "--kv", store.as_str(), "--"];
@@ -513,17 +513,43 @@ fn kv_in_sqlite_persists_across_runs() {
     assert_eq!(stdout(&run(&["kv-del", "user:1"])), "true\n");
     assert_eq!(stdout(&run(&["kv-get", "user:1"])), "(missing)\n");
 
-    // Another namespace of the same file sees nothing.
-    let other = format!("sqlite:{}#other", dir.path().join("kv.db").display());
+    // The store directory holds the gateway's KV file.
+    assert!(dir.path().join(capsa_store::KV_FILE).is_file());
+    // Another namespace of the same store sees nothing.
+    let other = format!("sqlite:{}#other", dir.path().display());
     let out = capsa.run(&["run", &probe, "--kv", &other, "--", "kv-get", "user:2"]);
     assert_eq!(stdout(&out), "(missing)\n");
+}
+
+#[test]
+fn sqlite_names_a_store_directory_not_a_file() {
+    let capsa = Capsa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let probe = guest("probe");
+    let file = dir.path().join("notes");
+    std::fs::write(&file, "not a store").unwrap();
+    // A flag that cannot mean a directory is a usage error.
+    let store = format!("sqlite:{}/kv.db", dir.path().display());
+    let out = capsa.run(&["run", &probe, "--kv", &store, "--", "kv-get", "k"]);
+    assert_eq!(status(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("looks like a file"),
+        "{}",
+        stderr(&out)
+    );
+    // A path that turns out to be a file is refused before the call.
+    let store = format!("sqlite:{}", file.display());
+    let out = capsa.run(&["run", &probe, "--kv", &store, "--", "kv-get", "k"]);
+    assert_error(&out, "invalid_input", 64);
+    assert!(stderr(&out).contains("is a file"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a store");
 }
 
 #[test]
 fn an_acknowledged_sqlite_set_survives_kill_9() {
     let capsa = Capsa::new();
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("kv.db").display());
+    let store = format!("sqlite:{}", dir.path().join("store").display());
     let probe = guest("probe");
     let mut child = capsa
         .command(&[

@@ -6,100 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use capsa::http::{AllowList, HostPattern, HttpCaps, HttpGrant};
 use capsa::kv::{KvBackend, KvGrant};
-use capsa::{ByteSize, DirGrant, Engine, Grants, HumanDuration, Language, Limits, Program};
+use capsa::{DirGrant, Engine, Grants, Language, Limits, Program};
 use serde::{Deserialize, Serialize};
 
 use crate::config::expand_env;
 use crate::error::ApiError;
 
-/// Limits a route, a deployment or a run-now request sets; the rest come from the gateway's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitOverrides {
-    /// Wall-clock deadline (`2s`, `1500ms`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<HumanDuration>,
-    /// CPU budget in fuel units.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fuel: Option<u64>,
-    /// Linear memory (`64MiB`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory: Option<ByteSize>,
-    /// stdout + stderr + log bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_output: Option<ByteSize>,
-    /// Host calls per call.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_host_calls: Option<u64>,
-    /// Bytes sent through host calls.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_egress: Option<ByteSize>,
-    /// Bytes of stdin the guest may read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_stdin: Option<ByteSize>,
-}
-
-impl LimitOverrides {
-    /// `base` with these overrides.
-    pub fn apply(&self, base: &Limits) -> Limits {
-        Limits {
-            timeout: self.timeout.unwrap_or(base.timeout),
-            fuel: self.fuel.or(base.fuel),
-            memory: self.memory.unwrap_or(base.memory),
-            max_output: self.max_output.unwrap_or(base.max_output),
-            max_host_calls: self.max_host_calls.unwrap_or(base.max_host_calls),
-            max_egress: self.max_egress.unwrap_or(base.max_egress),
-            max_stdin: self.max_stdin.unwrap_or(base.max_stdin),
-            ..base.clone()
-        }
-    }
-
-    /// Checks that these overrides only lower `base`: a deployment or a run-now request cannot give
-    /// itself more than the operator configured.
-    ///
-    /// # Errors
-    ///
-    /// `invalid_input` naming the limit and the ceiling.
-    pub fn check_within(&self, base: &Limits) -> Result<(), ApiError> {
-        let over = |name: &str, asked: String, max: String| {
-            Err(ApiError::invalid_input(format!(
-                "limit `{name}` = {asked} is above the gateway's {max}"
-            )))
-        };
-        if let Some(t) = self.timeout
-            && t.0 > base.timeout.0
-        {
-            return over("timeout", t.to_string(), base.timeout.to_string());
-        }
-        if let (Some(f), Some(max)) = (self.fuel, base.fuel)
-            && f > max
-        {
-            return over("fuel", f.to_string(), max.to_string());
-        }
-        for (name, asked, max) in [
-            ("memory", self.memory, base.memory),
-            ("max_output", self.max_output, base.max_output),
-            ("max_egress", self.max_egress, base.max_egress),
-            ("max_stdin", self.max_stdin, base.max_stdin),
-        ] {
-            if let Some(asked) = asked
-                && asked.bytes() > max.bytes()
-            {
-                return over(name, asked.to_string(), max.to_string());
-            }
-        }
-        if let Some(n) = self.max_host_calls
-            && n > base.max_host_calls
-        {
-            return over(
-                "max_host_calls",
-                n.to_string(),
-                base.max_host_calls.to_string(),
-            );
-        }
-        Ok(())
-    }
-}
+/// Limits a route, a deployment or a run-now request sets; the rest come from the gateway's. The
+/// library's one limits schema.
+pub use capsa::LimitOverrides;
 
 /// Grants as configured (`[route.grants]`) or deployed (`"grants": {…}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,39 +257,6 @@ pub fn check_servable(program: &Program) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn overrides_apply_and_only_lower() {
-        let base = Limits {
-            timeout: HumanDuration(Duration::from_secs(5)),
-            memory: ByteSize::mib(128),
-            ..Limits::default()
-        };
-        let lower = LimitOverrides {
-            timeout: Some(HumanDuration(Duration::from_secs(1))),
-            memory: Some(ByteSize::mib(16)),
-            fuel: Some(1000),
-            ..LimitOverrides::default()
-        };
-        let limits = lower.apply(&base);
-        assert_eq!(limits.timeout.0, Duration::from_secs(1));
-        assert_eq!(limits.memory, ByteSize::mib(16));
-        assert_eq!(limits.fuel, Some(1000));
-        assert_eq!(limits.max_output, base.max_output);
-        lower.check_within(&base).unwrap();
-        let higher = LimitOverrides {
-            memory: Some(ByteSize::mib(512)),
-            ..LimitOverrides::default()
-        };
-        let err = higher.check_within(&base).unwrap_err();
-        assert!(err.message.contains("memory"), "{}", err.message);
-        let slower = LimitOverrides {
-            timeout: Some(HumanDuration(Duration::from_secs(60))),
-            ..LimitOverrides::default()
-        };
-        assert!(slower.check_within(&base).is_err());
-    }
 
     #[test]
     fn api_grants_are_literal_and_have_no_dirs() {

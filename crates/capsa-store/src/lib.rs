@@ -60,7 +60,7 @@ pub use names::{AliasName, FunctionName, FunctionRef, NameError, Selector};
 pub use redis_kv::RedisKv;
 pub use redis_registry::RedisRegistry;
 pub use registry::{FunctionInfo, NewVersion, Registry, StoreError, VersionInfo, digest};
-pub use sqlite::SqliteKv;
+pub use sqlite::{KV_FILE, SqliteKv};
 pub use sqlite_registry::SqliteRegistry;
 
 /// The store a gateway uses: its function registry and the backend of its key-value capability, both
@@ -119,7 +119,7 @@ impl Store {
                 StoreError::Backend(format!("store directory `{}`: {e}", dir.display()))
             })?;
             let registry = SqliteRegistry::open(dir.join("registry.db"))?;
-            let kv = SqliteKv::open(dir.join("kv.db"))
+            let kv = SqliteKv::open(dir.join(sqlite::KV_FILE))
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             let shown = std::fs::canonicalize(&dir).unwrap_or(dir);
             Ok(Store {

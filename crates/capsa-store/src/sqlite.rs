@@ -16,7 +16,30 @@ pub struct SqliteKv {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// The KV database's file in a store directory: what `sqlite:DIR` names for `capsa run --kv` and for
+/// the gateway's `store` alike, so both reach the same data.
+pub const KV_FILE: &str = "kv.db";
+
 impl SqliteKv {
+    /// Opens (creating both if needed) the KV database of the store directory `dir` (`sqlite:DIR`):
+    /// `DIR/kv.db`.
+    ///
+    /// # Errors
+    ///
+    /// [`KvError::Backend`] when `dir` is a file or cannot be created, or as [`SqliteKv::open`].
+    pub fn open_in(dir: impl AsRef<Path>) -> Result<Self, KvError> {
+        let dir = dir.as_ref();
+        if dir.is_file() {
+            return Err(KvError::Backend(format!(
+                "`{}` is a file: `sqlite:` names a store directory (its KV is `DIR/{KV_FILE}`)",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| KvError::Backend(format!("store directory `{}`: {e}", dir.display())))?;
+        SqliteKv::open(dir.join(KV_FILE))
+    }
+
     /// Opens (creating if needed) the database at `path`.
     ///
     /// # Errors

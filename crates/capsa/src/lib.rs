@@ -79,7 +79,7 @@ pub use compile::CompileLimits;
 pub use engine::{DEFAULT_MAX_WASM_STACK, Engine, EngineBuilder};
 pub use error::{Error, ErrorCode, Result};
 pub use lang::{Compiled, Language, Program, Rejections, Script, Session, SessionStats};
-pub use limits::{ByteSize, HumanDuration, Limits};
+pub use limits::{ByteSize, HumanDuration, LimitOverrides, Limits};
 pub use module::Module;
 pub use output::{OutputListener, Stream};
 pub use receipt::{Exception, Failure, LogLine, Receipt, Stats, Truncated};

@@ -67,6 +67,113 @@ impl Default for Limits {
     }
 }
 
+/// The limits a caller sets over a base: a route, a deployment or a run-now request of the gateway
+/// (serde, `{ timeout = "2s" }`), or the CLI's flags (with the `clap` feature, where each flag's
+/// default is the field of [`Limits::default`]). One schema for every surface: an unset field keeps
+/// the base's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[cfg_attr(feature = "clap", command(next_help_heading = "Limits"))]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitOverrides {
+    /// Wall-clock deadline, e.g. `1500ms`, `2s`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DURATION", default_value = clap_default(|l| l.timeout.to_string())))]
+    pub timeout: Option<HumanDuration>,
+    /// Deterministic CPU budget in fuel units (about one per wasm instruction) [default: off]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
+    pub fuel: Option<u64>,
+    /// Linear memory of the sandbox, e.g. `64MiB`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SIZE", default_value = clap_default(|l| l.memory.to_string())))]
+    pub memory: Option<ByteSize>,
+    /// Bytes of stdout + stderr + log lines
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SIZE", default_value = clap_default(|l| l.max_output.to_string())))]
+    pub max_output: Option<ByteSize>,
+    /// Host calls the guest may make
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N", default_value = clap_default(|l| l.max_host_calls.to_string())))]
+    pub max_host_calls: Option<u64>,
+    /// Bytes the guest may send through host calls
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SIZE", default_value = clap_default(|l| l.max_egress.to_string())))]
+    pub max_egress: Option<ByteSize>,
+    /// Bytes of stdin the guest may read
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SIZE", default_value = clap_default(|l| l.max_stdin.to_string())))]
+    pub max_stdin: Option<ByteSize>,
+}
+
+/// A default of [`Limits::default`] as `--help` shows it (made once, when the CLI builds its parser).
+#[cfg(feature = "clap")]
+fn clap_default(field: fn(&Limits) -> String) -> &'static str {
+    Box::leak(field(&Limits::default()).into_boxed_str())
+}
+
+impl LimitOverrides {
+    /// `base` with these overrides.
+    pub fn apply(&self, base: &Limits) -> Limits {
+        Limits {
+            timeout: self.timeout.unwrap_or(base.timeout),
+            fuel: self.fuel.or(base.fuel),
+            memory: self.memory.unwrap_or(base.memory),
+            max_output: self.max_output.unwrap_or(base.max_output),
+            max_host_calls: self.max_host_calls.unwrap_or(base.max_host_calls),
+            max_egress: self.max_egress.unwrap_or(base.max_egress),
+            max_stdin: self.max_stdin.unwrap_or(base.max_stdin),
+            ..base.clone()
+        }
+    }
+
+    /// Checks that these overrides only lower `base`: what a caller sets cannot give it more than the
+    /// operator configured.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` naming the limit and the ceiling.
+    pub fn check_within(&self, base: &Limits) -> Result<(), Error> {
+        let over = |name: &str, asked: String, max: String| {
+            Err(Error::invalid_input(format!(
+                "limit `{name}` = {asked} is above the gateway's {max}"
+            )))
+        };
+        if let Some(t) = self.timeout
+            && t.0 > base.timeout.0
+        {
+            return over("timeout", t.to_string(), base.timeout.to_string());
+        }
+        if let (Some(f), Some(max)) = (self.fuel, base.fuel)
+            && f > max
+        {
+            return over("fuel", f.to_string(), max.to_string());
+        }
+        for (name, asked, max) in [
+            ("memory", self.memory, base.memory),
+            ("max_output", self.max_output, base.max_output),
+            ("max_egress", self.max_egress, base.max_egress),
+            ("max_stdin", self.max_stdin, base.max_stdin),
+        ] {
+            if let Some(asked) = asked
+                && asked.bytes() > max.bytes()
+            {
+                return over(name, asked.to_string(), max.to_string());
+            }
+        }
+        if let Some(n) = self.max_host_calls
+            && n > base.max_host_calls
+        {
+            return over(
+                "max_host_calls",
+                n.to_string(),
+                base.max_host_calls.to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// A number of bytes written the way people write them: `1048576`, `512KiB`, `128MiB`, `2GiB`
 /// (also `KB`/`MB`/`GB` as powers of 1000 and a bare `K`/`M`/`G` as powers of 1024).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -220,6 +327,38 @@ human_serde!(HumanDuration, "expected a duration such as `1500ms` or a number of
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_apply_and_only_lower() {
+        let base = Limits {
+            timeout: HumanDuration(Duration::from_secs(5)),
+            memory: ByteSize::mib(128),
+            ..Limits::default()
+        };
+        let lower = LimitOverrides {
+            timeout: Some(HumanDuration(Duration::from_secs(1))),
+            memory: Some(ByteSize::mib(16)),
+            fuel: Some(1000),
+            ..LimitOverrides::default()
+        };
+        let limits = lower.apply(&base);
+        assert_eq!(limits.timeout.0, Duration::from_secs(1));
+        assert_eq!(limits.memory, ByteSize::mib(16));
+        assert_eq!(limits.fuel, Some(1000));
+        assert_eq!(limits.max_output, base.max_output);
+        lower.check_within(&base).unwrap();
+        let higher = LimitOverrides {
+            memory: Some(ByteSize::mib(512)),
+            ..LimitOverrides::default()
+        };
+        let err = higher.check_within(&base).unwrap_err();
+        assert!(err.to_string().contains("memory"), "{err}");
+        let slower = LimitOverrides {
+            timeout: Some(HumanDuration(Duration::from_secs(60))),
+            ..LimitOverrides::default()
+        };
+        assert!(slower.check_within(&base).is_err());
+    }
 
     #[test]
     fn sizes_parse_in_human_units() {
