@@ -235,6 +235,7 @@ def _execute(code, file):
         tree = ast.parse(code, filename=file, mode="exec")
     except SyntaxError as exc:
         # The parser's own frames are not the user's: the error's location is the whole story.
+        exc._capsa_syntax = True
         raise exc.with_traceback(None) from None
     # The final expression statement becomes an assignment to a hidden name, so the cell stays one
     # code object: with any `await` in it, all of it runs on the event loop.
@@ -245,7 +246,13 @@ def _execute(code, file):
         tree.body[-1] = ast.copy_location(ast.Assign(targets=[target], value=last.value), last)
         ast.fix_missing_locations(tree)
     try:
-        _run_code(compile(tree, file, "exec", flags=_FLAGS, dont_inherit=True), _namespace)
+        compiled = compile(tree, file, "exec", flags=_FLAGS, dont_inherit=True)
+    except SyntaxError as exc:
+        # Found by the compiler (`return` outside a function and the like): the source does not parse.
+        exc._capsa_syntax = True
+        raise exc.with_traceback(None) from None
+    try:
+        _run_code(compiled, _namespace)
         return _namespace.get(_RESULT_NAME) if has_value else None
     finally:
         _namespace.pop(_RESULT_NAME, None)
@@ -456,6 +463,8 @@ def _error(exc):
     error = {"name": type(exc).__qualname__, "message": message, "stack": stack}
     if code:
         error["code"] = code
+    if isinstance(exc, SyntaxError) and getattr(exc, "_capsa_syntax", False):
+        error["syntax"] = True
     return {"ok": False, "error": error}
 
 

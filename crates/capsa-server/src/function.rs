@@ -200,9 +200,6 @@ impl Programs {
     }
 }
 
-/// Exception names that mean the source does not parse.
-const SYNTAX_ERRORS: [&str; 3] = ["SyntaxError", "IndentationError", "TabError"];
-
 /// Loads a script once in a sandbox with no grants and the function's limits, so that a syntax error
 /// is refused at deploy (or at start, for a route's file) instead of failing every call. Only a
 /// syntax error counts: anything else the top level does without its grants is the call's business.
@@ -219,7 +216,7 @@ pub async fn check_loads(program: &Program, limits: &Limits) -> Result<(), ApiEr
         .run_async(capsa::Call::new().limits(limits.clone()))
         .await?;
     match receipt.error.as_ref().and_then(|f| f.exception.as_ref()) {
-        Some(exception) if SYNTAX_ERRORS.contains(&exception.name.as_str()) => {
+        Some(exception) if exception.syntax => {
             let at = exception
                 .stack
                 .lines()

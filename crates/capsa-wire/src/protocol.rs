@@ -182,6 +182,9 @@ pub struct Thrown {
     /// The host's error code, for an uncaught host-call error (`capability_denied`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// The request's own source did not parse: nothing of it ran.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub syntax: bool,
 }
 
 fn text(value: &Value, key: &str) -> Option<String> {
@@ -197,6 +200,10 @@ impl Thrown {
             message: text(value, "message").unwrap_or_default(),
             stack: text(value, "stack").unwrap_or_default(),
             code: text(value, "code"),
+            syntax: value
+                .get("syntax")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }
     }
 }

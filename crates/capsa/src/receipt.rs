@@ -99,6 +99,10 @@ pub struct Exception {
     pub message: String,
     /// The stack trace, innermost frame first, with line numbers of the user's source.
     pub stack: String,
+    /// The program's source did not parse (a `SyntaxError` of the source itself, not one its code
+    /// raised at run time, such as `JSON.parse` of bad text): nothing of it ran.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub syntax: bool,
 }
 
 /// Which outputs were cut at the output cap.

@@ -42,6 +42,15 @@ thread_local! {
     /// Linear memory that is not QuickJS's heap (the shadow stack, static data, allocator slack), as
     /// measured when the runtime was pre-initialised.
     static FIXED_BYTES: Cell<u64> = const { Cell::new(0) };
+    /// The request's source failed to parse (set where it is compiled, read when the failure is
+    /// reported).
+    static PARSE_FAILED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A failure to compile the request's own source: reported with `syntax` set.
+fn parse_failed<'js>(ctx: &Ctx<'js>, error: rquickjs::Error) -> Value<'js> {
+    PARSE_FAILED.with(|p| p.set(true));
+    caught(ctx, error)
 }
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
@@ -233,6 +242,7 @@ fn failure(code: &str, name: &str, message: &str) -> Answer {
 }
 
 fn execute(request: &Request) -> Answer {
+    PARSE_FAILED.with(|p| p.set(false));
     let mut seed = [0u8; 8];
     random_bytes(&mut seed);
     RANDOM.with(|r| r.set(u64::from_le_bytes(seed) | 1));
@@ -298,7 +308,7 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, op: &Op<'_>) -> Result<Done<'
                 Ok(done(None))
             } else {
                 let promise =
-                    eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
+                    eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| parse_failed(ctx, e))?;
                 Ok(done(completion(drain(ctx, api, promise)?)))
             }
         }
@@ -309,7 +319,7 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, op: &Op<'_>) -> Result<Done<'
                 file_name(&source.file),
                 SCRIPT_FLAGS | qjs::JS_EVAL_FLAG_COMPILE_ONLY as i32,
             )
-            .map_err(|e| caught(ctx, e))?;
+            .map_err(|e| parse_failed(ctx, e))?;
             let bytecode = write_bytecode(ctx, &function)?;
             Ok(Done {
                 value: None,
@@ -328,7 +338,7 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, op: &Op<'_>) -> Result<Done<'
                 evaluate_module(ctx, api, file, code)?.into_value()
             } else {
                 let promise =
-                    eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| caught(ctx, e))?;
+                    eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| parse_failed(ctx, e))?;
                 drain(ctx, api, promise)?;
                 Value::new_undefined(ctx.clone())
             };
@@ -372,7 +382,7 @@ fn evaluate_module<'js>(
     file: &str,
     code: &str,
 ) -> Result<Object<'js>, Value<'js>> {
-    let declared = Module::declare(ctx.clone(), file, code).map_err(|e| caught(ctx, e))?;
+    let declared = Module::declare(ctx.clone(), file, code).map_err(|e| parse_failed(ctx, e))?;
     let (module, promise) = declared.eval().map_err(|e| caught(ctx, e))?;
     drain(ctx, api, promise.into_value())?;
     module.namespace().map_err(|e| caught(ctx, e))
@@ -607,7 +617,8 @@ fn thrown_failure<'js>(ctx: &Ctx<'js>, api: &Object<'js>, thrown_value: Value<'j
         // `describe` fails only when QuickJS has no memory left to build the report.
         return failure("memory_limit_exceeded", "InternalError", "out of memory");
     };
-    let error = thrown(&error);
+    let mut error = thrown(&error);
+    error.syntax = PARSE_FAILED.with(Cell::take) && error.name == "SyntaxError";
     let out_of_memory = error.name == "InternalError" && error.message == "out of memory";
     let code = if out_of_memory {
         "memory_limit_exceeded"

@@ -249,6 +249,7 @@ pub(crate) fn apply_answer(
             Some(map) => map.rewrite_stack(&thrown.stack),
             None => thrown.stack,
         },
+        syntax: thrown.syntax,
     };
     // An uncaught host-call error keeps the host's code (`capability_denied`, …): that is the root
     // cause, as for any guest (docs/abi.md).

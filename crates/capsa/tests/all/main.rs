@@ -13,6 +13,7 @@ mod limits;
 mod python;
 mod regression;
 mod sessions;
+mod syntax;
 
 use std::sync::OnceLock;
 
