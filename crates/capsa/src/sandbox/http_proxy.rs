@@ -8,7 +8,7 @@
 //! the call's output cap.
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Instant;
 
@@ -206,50 +206,83 @@ pub(crate) async fn serve(
     let mut guest = pin!(handler.call_handle(&mut *store, incoming, outparam));
     // `Some` once the handler returned.
     let mut returned: Option<wasmtime::Result<()>> = None;
+    let response = await_head(&mut guest, &mut receiver, &mut returned).await?;
+    let (parts, mut body) = response.into_parts();
+    let collected = collect_body(&mut guest, &mut body, &mut returned, max_body_bytes).await?;
+    // The call ends when the handler returns, as every other call does.
+    if returned.is_none() {
+        guest.await.map_err(Failed::Run)?;
+    }
+    Ok(crate::capability::http_response_json(
+        parts.status.as_u16(),
+        &parts.headers,
+        collected,
+    ))
+}
 
-    // The response head: set by the guest, usually before it returns.
+/// The response head, which the guest sets with `response-outparam.set`, usually before it returns.
+/// Without one, the guest's trap (or limit) is the reason if it had one.
+async fn await_head<G, T, E>(
+    guest: &mut Pin<&mut G>,
+    receiver: &mut tokio::sync::oneshot::Receiver<Result<T, E>>,
+    returned: &mut Option<wasmtime::Result<()>>,
+) -> std::result::Result<T, Failed>
+where
+    G: Future<Output = wasmtime::Result<()>>,
+    E: std::fmt::Debug,
+{
     let answer = tokio::select! {
         biased;
-        answer = &mut receiver => answer.ok(),
-        done = &mut guest => {
-            returned = Some(done);
+        answer = &mut *receiver => answer.ok(),
+        done = guest.as_mut() => {
+            *returned = Some(done);
             receiver.try_recv().ok()
         }
     };
-    let response = match answer {
-        Some(Ok(response)) => response,
-        answer => {
-            // No response: a trap (or a limit) is the reason if there was one.
-            let done = match returned {
-                Some(done) => done,
-                None => guest.await,
-            };
-            done.map_err(Failed::Run)?;
-            let message = match answer {
-                Some(Err(code)) => format!("the component answered with the error `{code:?}`"),
-                _ => "the component returned without setting a response (`response-outparam.set`)"
-                    .to_owned(),
-            };
-            return Err(Failed::Run(wasmtime::Error::msg(message)));
+    if let Some(Ok(response)) = answer {
+        return Ok(response);
+    }
+    let done = match returned.take() {
+        Some(done) => done,
+        None => guest.as_mut().await,
+    };
+    done.map_err(Failed::Run)?;
+    let message = match answer {
+        Some(Err(code)) => format!("the component answered with the error `{code:?}`"),
+        _ => {
+            "the component returned without setting a response (`response-outparam.set`)".to_owned()
         }
     };
+    Err(Failed::Run(wasmtime::Error::msg(message)))
+}
 
-    // The body, as the guest writes it.
-    let (parts, mut body) = response.into_parts();
+/// The response body as the guest writes it, up to `max_body_bytes`. The guest runs while the body
+/// is read; once it has returned, everything it wrote is queued, and a body it never finished ends
+/// nowhere.
+async fn collect_body<G, B>(
+    guest: &mut Pin<&mut G>,
+    body: &mut B,
+    returned: &mut Option<wasmtime::Result<()>>,
+    max_body_bytes: u64,
+) -> std::result::Result<Vec<u8>, Failed>
+where
+    G: Future<Output = wasmtime::Result<()>>,
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     let mut collected: Vec<u8> = Vec::new();
     loop {
         let frame = if returned.is_none() {
             tokio::select! {
                 biased;
-                done = &mut guest => {
+                done = guest.as_mut() => {
                     done.map_err(Failed::Run)?;
-                    returned = Some(Ok(()));
+                    *returned = Some(Ok(()));
                     continue;
                 }
                 frame = body.frame() => frame,
             }
         } else {
-            // Everything the guest wrote is queued by now; a body it never finished ends nowhere.
             // Unconstrained: tokio's cooperative budget would otherwise make a ready channel look
             // pending now and then.
             match now_or_never(tokio::task::unconstrained(body.frame())).await {
@@ -262,7 +295,7 @@ pub(crate) async fn serve(
             }
         };
         match frame {
-            None => break,
+            None => return Ok(collected),
             Some(Ok(frame)) => {
                 // Trailers have no place in a handler response; they are dropped.
                 if let Ok(data) = frame.into_data() {
@@ -285,15 +318,6 @@ pub(crate) async fn serve(
             }
         }
     }
-    // The call ends when the handler returns, as every other call does.
-    if returned.is_none() {
-        guest.await.map_err(Failed::Run)?;
-    }
-    Ok(crate::capability::http_response_json(
-        parts.status.as_u16(),
-        &parts.headers,
-        collected,
-    ))
 }
 
 /// The output of `future` if it is ready at once.
