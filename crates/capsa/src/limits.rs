@@ -328,6 +328,40 @@ human_serde!(HumanDuration, "expected a duration such as `1500ms` or a number of
 mod tests {
     use super::*;
 
+    /// The defaults `docs/limits.md` states are the defaults.
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let doc = include_str!("../../../docs/limits.md");
+        let d = Limits::default();
+        let expected = [
+            ("`timeout`", d.timeout.to_string()),
+            ("`memory`", d.memory.to_string()),
+            ("`max_output`", d.max_output.to_string()),
+            ("`max_host_calls`", d.max_host_calls.to_string()),
+            ("`max_egress`", d.max_egress.to_string()),
+            ("`max_table_elements`", d.max_table_elements.to_string()),
+            ("`max_instances`", d.max_instances.to_string()),
+            ("`max_stdin`", d.max_stdin.to_string()),
+        ];
+        for (field, default) in expected {
+            let row = doc
+                .lines()
+                .find(|l| l.split('|').nth(3).is_some_and(|c| c.trim() == field))
+                .unwrap_or_else(|| panic!("docs/limits.md has no row for {field}"));
+            let documented: String = row
+                .split('|')
+                .nth(4)
+                .unwrap()
+                .chars()
+                .filter(|c| *c != ' ' && *c != ',')
+                .collect();
+            assert!(
+                documented.starts_with(&default),
+                "{field}: docs say {documented}, the default is {default}"
+            );
+        }
+    }
+
     #[test]
     fn overrides_apply_and_only_lower() {
         let base = Limits {
