@@ -113,9 +113,9 @@ test: guests schemathesis
 lint: guests
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy $(HOST_ONLY) --all-targets -- -D warnings
-	$(GUEST_ENV) $(CARGO) clippy -p capsa-guest -p capsa-test-programs -p capsa-js --target $(GUEST_TARGET) --profile guest -- -D warnings
+	$(GUEST_ENV) $(CARGO) clippy -p capsa-guest -p capsa-wire -p capsa-test-programs -p capsa-js --target $(GUEST_TARGET) --profile guest -- -D warnings
 	$(CARGO) clippy -p capsa-test-http-component --target $(COMPONENT_TARGET) --profile guest -- -D warnings
-	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --no-deps -p capsa -p capsa-guest -p capsa-store
+	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --no-deps -p capsa -p capsa-guest -p capsa-store -p capsa-wire -p capsa-server
 
 bench: guests
 	$(CARGO) bench -p capsa --bench fresh_sandbox

@@ -18,13 +18,13 @@ use wasmtime::{Store, UpdateDeadline, Val};
 
 use crate::call::Call;
 use crate::engine::Engine;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::host::SandboxState;
 use crate::limits::Limits;
 use crate::module::{Linked, Module};
 use crate::outcome::{abi_misuse, deadline_exceeded, failure, micros};
 use crate::output::Capture;
-use crate::receipt::{Evidence, Failure, Receipt, Stats};
+use crate::receipt::{Evidence, Receipt, Stats};
 use classify::{Failed, classify};
 use cpu::cpu_metered;
 pub(crate) use entry::{Prepared, prepare};
@@ -161,9 +161,9 @@ impl Sandbox {
     /// caps, and returns the receipt. The memory limit is the one the sandbox was opened with.
     pub(crate) async fn invoke(&mut self, prepared: &Prepared, limits: &Limits) -> Receipt {
         let engine = self.module.engine().clone();
-        if let Err(error) = self.begin(&engine, limits) {
+        if let Err(e) = self.begin(&engine, limits) {
             return Receipt {
-                error: Some(error),
+                error: Some(failure(e.code(), e.to_string())),
                 ..Receipt::default()
             };
         }
@@ -228,8 +228,8 @@ impl Sandbox {
 
     /// Starts a call in this store: its limits checked, the host-call table, the limiter's evidence
     /// and the output emptied, and the fuel filled.
-    fn begin(&mut self, engine: &Engine, limits: &Limits) -> std::result::Result<(), Failure> {
-        check_limits(engine, limits).map_err(|e| failure(e.code(), e.to_string()))?;
+    fn begin(&mut self, engine: &Engine, limits: &Limits) -> Result<()> {
+        check_limits(engine, limits)?;
         let state = self.store.data_mut();
         state
             .host
@@ -240,7 +240,7 @@ impl Sandbox {
             // A metering engine runs calls without a budget too: they get all the fuel there is.
             self.store
                 .set_fuel(limits.fuel.unwrap_or(u64::MAX))
-                .map_err(|e| failure(ErrorCode::Internal, format!("cannot set fuel: {e:#}")))?;
+                .map_err(|e| Error::internal(format!("cannot set fuel: {e:#}")))?;
         }
         Ok(())
     }
