@@ -4,7 +4,7 @@
 
 use capsa_wire::protocol::RUN_EXPORT;
 use serde_json::Value;
-use wasmtime::{Store, Val, ValType};
+use wasmtime::{FuncType, Store, Val, ValType};
 
 use super::http_proxy::IncomingRequest;
 use crate::call::{Entry, FunctionArgs};
@@ -49,21 +49,7 @@ pub(crate) fn prepare(module: &Module, entry: &Entry) -> Result<Prepared> {
         ));
     }
     if module.is_runtime_component() {
-        // Components are capsa's own runtimes, called through one `string -> string` export; its
-        // type is checked when it is called.
-        return match entry {
-            Entry::Function {
-                name,
-                args: FunctionArgs::Strings(args),
-            } if args.len() == 1 => Ok(Prepared::Strings {
-                name: name.clone(),
-                args: args.clone(),
-                returns_string: true,
-            }),
-            _ => Err(Error::invalid_input(
-                "a component is called through one string export",
-            )),
-        };
+        return prepare_runtime(entry);
     }
     let (name, args) = match entry {
         Entry::Start => {
@@ -87,58 +73,88 @@ pub(crate) fn prepare(module: &Module, entry: &Entry) -> Result<Prepared> {
             ),
         )
     })?;
-    let params: Vec<ValType> = ty.params().collect();
     match args {
-        FunctionArgs::Numbers(args) => {
-            if args.len() != params.len() {
-                return Err(Error::invalid_input(format!(
-                    "function `{name}` takes {} arguments, got {}",
-                    params.len(),
-                    args.len()
-                )));
-            }
-            let params = params
-                .iter()
-                .zip(args)
-                .map(|(ty, arg)| parse_number(ty, arg))
-                .collect::<Result<_>>()?;
-            Ok(Prepared::Numbers {
-                name: name.clone(),
-                params,
-            })
-        }
-        FunctionArgs::Strings(args) => {
-            let pairs_ok =
-                params.len() == 2 * args.len() && params.iter().all(|t| matches!(t, ValType::I32));
-            let results: Vec<ValType> = ty.results().collect();
-            let returns_string = match results.as_slice() {
-                [] => false,
-                [ValType::I64] => true,
-                _ => {
-                    return Err(Error::invalid_input(format!(
-                        "function `{name}` does not return a string: expected no result or an i64 `ptr << 32 | len`"
-                    )));
-                }
-            };
-            if !pairs_ok {
-                return Err(Error::invalid_input(format!(
-                    "function `{name}` does not take {} string arguments: expected {} i32 parameters (ptr, len per string)",
-                    args.len(),
-                    2 * args.len()
-                )));
-            }
-            if module.function_type("alloc").is_none() {
-                return Err(Error::invalid_input(
-                    "string arguments need the module to export `alloc(len: i32) -> i32` (see docs/abi.md)",
-                ));
-            }
-            Ok(Prepared::Strings {
-                name: name.clone(),
-                args: args.clone(),
-                returns_string,
-            })
-        }
+        FunctionArgs::Numbers(args) => prepare_numbers(name, ty, args),
+        FunctionArgs::Strings(args) => prepare_strings(module, name, ty, args),
     }
+}
+
+/// Components are capsa's own runtimes, called through one `string -> string` export; its type is
+/// checked when it is called.
+fn prepare_runtime(entry: &Entry) -> Result<Prepared> {
+    match entry {
+        Entry::Function {
+            name,
+            args: FunctionArgs::Strings(args),
+        } if args.len() == 1 => Ok(Prepared::Strings {
+            name: name.clone(),
+            args: args.clone(),
+            returns_string: true,
+        }),
+        _ => Err(Error::invalid_input(
+            "a component is called through one string export",
+        )),
+    }
+}
+
+/// Numbers converted to the parameter types of `name`'s `ty`.
+fn prepare_numbers(name: &str, ty: &FuncType, args: &[String]) -> Result<Prepared> {
+    let params: Vec<ValType> = ty.params().collect();
+    if args.len() != params.len() {
+        return Err(Error::invalid_input(format!(
+            "function `{name}` takes {} arguments, got {}",
+            params.len(),
+            args.len()
+        )));
+    }
+    let params = params
+        .iter()
+        .zip(args)
+        .map(|(ty, arg)| parse_number(ty, arg))
+        .collect::<Result<_>>()?;
+    Ok(Prepared::Numbers {
+        name: name.to_owned(),
+        params,
+    })
+}
+
+/// Strings passed as `(ptr, len)` pairs through the module's `alloc` (docs/abi.md §2).
+fn prepare_strings(
+    module: &Module,
+    name: &str,
+    ty: &FuncType,
+    args: &[String],
+) -> Result<Prepared> {
+    let params: Vec<ValType> = ty.params().collect();
+    let pairs_ok =
+        params.len() == 2 * args.len() && params.iter().all(|t| matches!(t, ValType::I32));
+    let results: Vec<ValType> = ty.results().collect();
+    let returns_string = match results.as_slice() {
+        [] => false,
+        [ValType::I64] => true,
+        _ => {
+            return Err(Error::invalid_input(format!(
+                "function `{name}` does not return a string: expected no result or an i64 `ptr << 32 | len`"
+            )));
+        }
+    };
+    if !pairs_ok {
+        return Err(Error::invalid_input(format!(
+            "function `{name}` does not take {} string arguments: expected {} i32 parameters (ptr, len per string)",
+            args.len(),
+            2 * args.len()
+        )));
+    }
+    if module.function_type("alloc").is_none() {
+        return Err(Error::invalid_input(
+            "string arguments need the module to export `alloc(len: i32) -> i32` (see docs/abi.md)",
+        ));
+    }
+    Ok(Prepared::Strings {
+        name: name.to_owned(),
+        args: args.to_vec(),
+        returns_string,
+    })
 }
 
 fn parse_number(ty: &ValType, arg: &str) -> Result<Val> {

@@ -62,82 +62,10 @@ impl IncomingRequest {
         let method = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| Error::invalid_input(format!("invalid method `{method}`")))?;
 
-        // The `url` crate percent-encodes what a path or query may not hold as it is.
-        let mut target = url::Url::parse("http://localhost/")
-            .map_err(|e| Error::internal(format!("base URL: {e}")))?;
-        target.set_path(text("path")?.unwrap_or("/"));
-        match context.get("query") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(raw)) => target.set_query(Some(raw.trim_start_matches('?'))),
-            Some(Value::Object(params)) => {
-                let mut pairs = target.query_pairs_mut();
-                for (key, value) in params {
-                    let values = match value {
-                        Value::Array(values) => values.as_slice(),
-                        one => std::slice::from_ref(one),
-                    };
-                    for value in values {
-                        match value {
-                            Value::Null => {}
-                            Value::String(s) => {
-                                pairs.append_pair(key, s);
-                            }
-                            Value::Number(_) | Value::Bool(_) => {
-                                pairs.append_pair(key, &value.to_string());
-                            }
-                            _ => {
-                                return Err(Error::invalid_input(format!(
-                                    "query parameter `{key}` must be a string"
-                                )));
-                            }
-                        }
-                    }
-                }
-            }
-            Some(_) => {
-                return Err(Error::invalid_input(
-                    "request context field `query` must be an object",
-                ));
-            }
-        }
+        let target = request_target(context, text("path")?.unwrap_or("/"))?;
         let path_and_query = &target[url::Position::BeforePath..];
 
-        let mut headers = http::HeaderMap::new();
-        match context.get("headers") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(map)) => {
-                for (name, value) in map {
-                    let header = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-                        .map_err(|_| {
-                            Error::invalid_input(format!("invalid header name `{name}`"))
-                        })?;
-                    // The body is given whole: its framing headers are the host's to set.
-                    if header == CONTENT_LENGTH || header == TRANSFER_ENCODING {
-                        continue;
-                    }
-                    let values = match value {
-                        Value::Array(values) => values.as_slice(),
-                        one => std::slice::from_ref(one),
-                    };
-                    for value in values {
-                        let value = value
-                            .as_str()
-                            .and_then(|v| HeaderValue::from_str(v).ok())
-                            .ok_or_else(|| {
-                                Error::invalid_input(format!(
-                                    "header `{name}` must be a string without line breaks"
-                                ))
-                            })?;
-                        headers.append(header.clone(), value);
-                    }
-                }
-            }
-            Some(_) => {
-                return Err(Error::invalid_input(
-                    "request context field `headers` must be an object",
-                ));
-            }
-        }
+        let mut headers = request_headers(context.get("headers"))?;
         let authority = match headers.get(HOST) {
             Some(host) => host
                 .to_str()
@@ -175,6 +103,89 @@ impl IncomingRequest {
         *request.headers_mut() = self.headers.clone();
         request
     }
+}
+
+/// The request target: `path`, then `query` re-encoded (an object, or a raw query string).
+fn request_target(context: &serde_json::Map<String, Value>, path: &str) -> Result<url::Url> {
+    // The `url` crate percent-encodes what a path or query may not hold as it is.
+    let mut target = url::Url::parse("http://localhost/")
+        .map_err(|e| Error::internal(format!("base URL: {e}")))?;
+    target.set_path(path);
+    match context.get("query") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(raw)) => target.set_query(Some(raw.trim_start_matches('?'))),
+        Some(Value::Object(params)) => {
+            let mut pairs = target.query_pairs_mut();
+            for (key, value) in params {
+                let values = match value {
+                    Value::Array(values) => values.as_slice(),
+                    one => std::slice::from_ref(one),
+                };
+                for value in values {
+                    match value {
+                        Value::Null => {}
+                        Value::String(s) => {
+                            pairs.append_pair(key, s);
+                        }
+                        Value::Number(_) | Value::Bool(_) => {
+                            pairs.append_pair(key, &value.to_string());
+                        }
+                        _ => {
+                            return Err(Error::invalid_input(format!(
+                                "query parameter `{key}` must be a string"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            return Err(Error::invalid_input(
+                "request context field `query` must be an object",
+            ));
+        }
+    }
+    Ok(target)
+}
+
+/// The `headers` of a request context (a value may be an array for a repeated header), without the
+/// body's framing headers, which are the host's to set.
+fn request_headers(headers_field: Option<&Value>) -> Result<http::HeaderMap> {
+    let mut headers = http::HeaderMap::new();
+    match headers_field {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (name, value) in map {
+                let header = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                    .map_err(|_| Error::invalid_input(format!("invalid header name `{name}`")))?;
+                // The body is given whole: its framing headers are the host's to set.
+                if header == CONTENT_LENGTH || header == TRANSFER_ENCODING {
+                    continue;
+                }
+                let values = match value {
+                    Value::Array(values) => values.as_slice(),
+                    one => std::slice::from_ref(one),
+                };
+                for value in values {
+                    let value = value
+                        .as_str()
+                        .and_then(|v| HeaderValue::from_str(v).ok())
+                        .ok_or_else(|| {
+                            Error::invalid_input(format!(
+                                "header `{name}` must be a string without line breaks"
+                            ))
+                        })?;
+                    headers.append(header.clone(), value);
+                }
+            }
+        }
+        Some(_) => {
+            return Err(Error::invalid_input(
+                "request context field `headers` must be an object",
+            ));
+        }
+    }
+    Ok(headers)
 }
 
 /// Instantiates the component in `store` and calls its handler with `request`. The result is the

@@ -348,41 +348,51 @@ async fn execute(
         }
     };
 
-    let run = async {
-        // Look the export up in the module's list first: a failed lookup makes an error, and with it
-        // a backtrace, which costs tens of microseconds.
-        if fresh
-            && !matches!(prepared, Prepared::Start)
-            && module.function_type("_initialize").is_some()
-        {
-            let init = instance.get_typed_func::<(), ()>(&mut *store, "_initialize")?;
-            init.call_async(&mut *store, ()).await?;
+    call_core(store, module, &instance, fresh, prepared)
+        .await
+        .map_err(Failed::Run)
+}
+
+/// Runs the entry point of a core module's instance (`_initialize` first, in a fresh reactor).
+async fn call_core(
+    store: &mut Store<SandboxState>,
+    module: &Module,
+    instance: &wasmtime::Instance,
+    fresh: bool,
+    prepared: &Prepared,
+) -> wasmtime::Result<Option<Value>> {
+    // Look the export up in the module's list first: a failed lookup makes an error, and with it a
+    // backtrace, which costs tens of microseconds.
+    if fresh
+        && !matches!(prepared, Prepared::Start)
+        && module.function_type("_initialize").is_some()
+    {
+        let init = instance.get_typed_func::<(), ()>(&mut *store, "_initialize")?;
+        init.call_async(&mut *store, ()).await?;
+    }
+    match prepared {
+        Prepared::Start => {
+            let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+            start.call_async(&mut *store, ()).await?;
+            Ok(None)
         }
-        match prepared {
-            Prepared::Start => {
-                let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
-                start.call_async(&mut *store, ()).await?;
-                Ok(None)
-            }
-            Prepared::Numbers { name, params } => {
-                let func = instance
-                    .get_func(&mut *store, name)
-                    .ok_or_else(|| wasmtime::format_err!("export `{name}` vanished"))?;
-                let mut results = vec![Val::I32(0); func.ty(&*store).results().len()];
-                func.call_async(&mut *store, params, &mut results).await?;
-                Ok(Some(Value::Array(
-                    results.iter().map(number_json).collect(),
-                )))
-            }
-            Prepared::Strings {
-                name,
-                args,
-                returns_string,
-            } => call_with_strings(store, &instance, name, args, *returns_string).await,
-            Prepared::Http(_) => Err(abi_misuse(
-                "a wasm module is called as a handler with the context on stdin",
-            )),
+        Prepared::Numbers { name, params } => {
+            let func = instance
+                .get_func(&mut *store, name)
+                .ok_or_else(|| wasmtime::format_err!("export `{name}` vanished"))?;
+            let mut results = vec![Val::I32(0); func.ty(&*store).results().len()];
+            func.call_async(&mut *store, params, &mut results).await?;
+            Ok(Some(Value::Array(
+                results.iter().map(number_json).collect(),
+            )))
         }
-    };
-    run.await.map_err(Failed::Run)
+        Prepared::Strings {
+            name,
+            args,
+            returns_string,
+        } => call_with_strings(store, instance, name, args, *returns_string).await,
+        Prepared::Http(_) => Err(abi_misuse(
+            "a wasm module is called as a handler with the context on stdin",
+        )),
+    }
 }
