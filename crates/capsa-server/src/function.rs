@@ -255,6 +255,29 @@ pub fn check_servable(program: &Program) -> Result<(), ApiError> {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn only_source_that_does_not_parse_is_refused_at_load() {
+        let engine = Engine::builder().cache_dir(None).build().unwrap();
+        let limits = Limits::default();
+        for (language, code) in [
+            (Language::JavaScript, "JSON.parse('{nope')"),
+            (Language::Python, "raise SyntaxError('its own')"),
+        ] {
+            let program = engine.program(language, "main", code.as_bytes()).unwrap();
+            check_loads(&program, &limits)
+                .await
+                .unwrap_or_else(|e| panic!("{language}: {code} parses, but: {e:?}"));
+        }
+        for (language, code) in [(Language::JavaScript, "1 +"), (Language::Python, "def f(:")] {
+            let program = engine.program(language, "main", code.as_bytes()).unwrap();
+            let err = check_loads(&program, &limits).await.unwrap_err();
+            assert!(
+                format!("{err:?}").contains("SyntaxError"),
+                "{language}: {err:?}"
+            );
+        }
+    }
+
     #[test]
     fn api_grants_are_literal_and_have_no_dirs() {
         let spec = GrantSpec {
