@@ -17,7 +17,7 @@
 use wasmtime::{Caller, Extern, Linker, Memory};
 
 use super::SandboxState;
-use super::calls::{MAX_PENDING, Pending, STATUS_OK, Settled, join_error, trap};
+use super::calls::{MAX_PENDING, STATUS_OK, Waiting, first_finished, trap};
 
 const MODULE: &str = "capsa";
 
@@ -78,52 +78,13 @@ pub(crate) fn add_to_component_linker(
                 let handles = handles
                     .iter(&mut store)?
                     .collect::<wasmtime::Result<Vec<u32>>>()?;
-                let host = &mut store.data_mut().host;
-                if let Some(ready) = handles
-                    .iter()
-                    .find(|h| matches!(host.pending.get(h), Some(Pending::Ready { .. })))
-                {
-                    return Ok((Some(*ready),));
-                }
-                // Take the running calls out, wait for the first to finish, put them all back.
-                let mut running: Vec<(u32, Pending)> = handles
-                    .iter()
-                    .filter_map(|h| host.pending.remove(h).map(|p| (*h, p)))
-                    .collect();
-                if running.is_empty() {
-                    return Err(trap("wait-any", "no such handle is in flight"));
-                }
-                let first = std::future::poll_fn(|cx| {
-                    for (i, (_, pending)) in running.iter_mut().enumerate() {
-                        if let Pending::Running { task, .. } = pending
-                            && let std::task::Poll::Ready(result) =
-                                std::pin::Pin::new(&mut task.0).poll(cx)
-                        {
-                            return std::task::Poll::Ready((i, result.unwrap_or_else(join_error)));
-                        }
-                    }
-                    std::task::Poll::Pending
-                });
-                let finished = match timeout_ns {
-                    None => Some(first.await),
-                    Some(ns) => tokio::time::timeout(std::time::Duration::from_nanos(ns), first)
-                        .await
-                        .ok(),
+                let mut running = match store.data_mut().host.take_running(&handles)? {
+                    Waiting::Ready(handle) => return Ok((Some(handle),)),
+                    Waiting::Running(running) => running,
                 };
-                let mut finished = finished;
-                let host = &mut store.data_mut().host;
-                let mut ready = None;
-                for (i, (handle, pending)) in running.into_iter().enumerate() {
-                    match (finished.take_if(|(done, _)| *done == i), pending) {
-                        (Some((_, result)), Pending::Running { name, .. }) => {
-                            ready = Some(handle);
-                            host.put_back(handle, Settled::Finished(name, result))?;
-                        }
-                        (_, pending) => {
-                            host.pending.insert(handle, pending);
-                        }
-                    }
-                }
+                let timeout = timeout_ns.map(std::time::Duration::from_nanos);
+                let finished = first_finished(&mut running, timeout).await;
+                let ready = store.data_mut().host.put_back_running(running, finished)?;
                 Ok((ready,))
             })
         },
@@ -132,11 +93,7 @@ pub(crate) fn add_to_component_linker(
     host.func_wrap(
         "call-drop",
         |mut store: StoreContextMut<'_, SandboxState>, (handle,): (u32,)| {
-            let host = &mut store.data_mut().host;
-            if let Some(Pending::Ready { bytes, .. }) = host.pending.remove(&handle) {
-                host.unread_bytes = host.unread_bytes.saturating_sub(bytes.len());
-            }
-            // A running call's task is aborted as its `AbortOnDrop` goes.
+            store.data_mut().host.abandon(handle);
             Ok(())
         },
     )?;

@@ -31,13 +31,13 @@ pub(crate) const MAX_UNREAD_BYTES: usize = 64 << 20;
 pub(crate) struct HostCalls {
     grants: Grants,
     runtime: tokio::runtime::Handle,
-    pub(super) pending: HashMap<u32, Pending>,
+    pending: HashMap<u32, Pending>,
     next_handle: u32,
     max_calls: u64,
     max_egress: u64,
     pub(crate) calls: u64,
     /// Bytes of finished results not yet read.
-    pub(super) unread_bytes: usize,
+    unread_bytes: usize,
     /// Calls per capped prefix (see `Grants::call_caps`), in the same order.
     calls_by_cap: Vec<u64>,
     pub(crate) egress_bytes: u64,
@@ -55,8 +55,37 @@ pub(super) enum Pending {
     Ready { status: u32, bytes: Vec<u8> },
 }
 
+/// What `wait-any` finds among its handles.
+pub(super) enum Waiting {
+    /// A call that has finished and not been read.
+    Ready(u32),
+    /// The calls still running, taken out of the table until one of them finishes.
+    Running(Vec<(u32, Pending)>),
+}
+
+/// Which of `running` finishes first, and its result; `None` when `timeout` passes first.
+pub(super) async fn first_finished(
+    running: &mut [(u32, Pending)],
+    timeout: Option<std::time::Duration>,
+) -> Option<(usize, HostResult)> {
+    let first = std::future::poll_fn(|cx| {
+        for (i, (_, pending)) in running.iter_mut().enumerate() {
+            if let Pending::Running { task, .. } = pending
+                && let std::task::Poll::Ready(result) = std::pin::Pin::new(&mut task.0).poll(cx)
+            {
+                return std::task::Poll::Ready((i, result.unwrap_or_else(join_error)));
+            }
+        }
+        std::task::Poll::Pending
+    });
+    match timeout {
+        None => Some(first.await),
+        Some(timeout) => tokio::time::timeout(timeout, first).await.ok(),
+    }
+}
+
 /// Aborts a host task whose guest is gone (deadline, cancellation, end of the call).
-pub(super) struct AbortOnDrop(pub(super) JoinHandle<HostResult>);
+pub(super) struct AbortOnDrop(JoinHandle<HostResult>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -65,6 +94,55 @@ impl Drop for AbortOnDrop {
 }
 
 impl HostCalls {
+    /// The first of `handles` that is ready, else the running ones, taken out of the table (to be
+    /// awaited without the store, and put back with [`HostCalls::put_back_running`]).
+    pub(super) fn take_running(&mut self, handles: &[u32]) -> wasmtime::Result<Waiting> {
+        if let Some(ready) = handles
+            .iter()
+            .find(|h| matches!(self.pending.get(h), Some(Pending::Ready { .. })))
+        {
+            return Ok(Waiting::Ready(*ready));
+        }
+        let running: Vec<(u32, Pending)> = handles
+            .iter()
+            .filter_map(|h| self.pending.remove(h).map(|p| (*h, p)))
+            .collect();
+        if running.is_empty() {
+            return Err(trap("wait-any", "no such handle is in flight"));
+        }
+        Ok(Waiting::Running(running))
+    }
+
+    /// Puts the calls [`HostCalls::take_running`] took back, the one that `finished` settled; returns
+    /// its handle.
+    pub(super) fn put_back_running(
+        &mut self,
+        running: Vec<(u32, Pending)>,
+        mut finished: Option<(usize, HostResult)>,
+    ) -> wasmtime::Result<Option<u32>> {
+        let mut ready = None;
+        for (i, (handle, pending)) in running.into_iter().enumerate() {
+            match (finished.take_if(|(done, _)| *done == i), pending) {
+                (Some((_, result)), Pending::Running { name, .. }) => {
+                    ready = Some(handle);
+                    self.put_back(handle, Settled::Finished(name, result))?;
+                }
+                (_, pending) => {
+                    self.pending.insert(handle, pending);
+                }
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Forgets a call the guest gave up on: a running call's task is aborted as its `AbortOnDrop`
+    /// goes; a finished one's unread bytes are freed.
+    pub(super) fn abandon(&mut self, handle: u32) {
+        if let Some(Pending::Ready { bytes, .. }) = self.pending.remove(&handle) {
+            self.unread_bytes = self.unread_bytes.saturating_sub(bytes.len());
+        }
+    }
+
     pub(crate) fn new(
         grants: Grants,
         runtime: tokio::runtime::Handle,
@@ -306,7 +384,7 @@ impl Pending {
     }
 }
 
-pub(super) fn join_error(e: tokio::task::JoinError) -> HostResult {
+fn join_error(e: tokio::task::JoinError) -> HostResult {
     Err(HostError::new(if e.is_panic() {
         "the host function panicked"
     } else {
