@@ -12,6 +12,7 @@ mod kv;
 mod limits;
 mod python;
 mod regression;
+mod scripts;
 mod sessions;
 mod syntax;
 
@@ -89,6 +90,24 @@ pub fn quick() -> Limits {
         timeout: "5s".parse().unwrap(),
         ..Limits::default()
     }
+}
+
+/// A shorter deadline still, on the default limits, for tests that wait for it.
+pub fn short() -> Limits {
+    Limits {
+        timeout: "1s".parse().unwrap(),
+        ..Limits::default()
+    }
+}
+
+/// The exception a script's failed receipt carries.
+#[track_caller]
+pub fn exception(receipt: &Receipt) -> &capsa::Exception {
+    receipt
+        .error
+        .as_ref()
+        .and_then(|e| e.exception.as_ref())
+        .unwrap_or_else(|| panic!("no exception in {receipt:?}"))
 }
 
 /// After a limit was hit, the same engine must still serve a normal call.

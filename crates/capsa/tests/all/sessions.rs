@@ -1,4 +1,5 @@
-//! Sessions: state across evaluations, dispatch, reset, stats, bytecode, and limits discarding state.
+//! JavaScript sessions: state across evaluations, dispatch, reset, stats, bytecode, and limits
+//! discarding state. A limit discarding the state, for every language, is in scripts.rs.
 
 use capsa::{Call, ErrorCode, Grants, HostFunctions, Language, Limits};
 use serde_json::json;
@@ -47,21 +48,6 @@ fn an_exception_keeps_the_state_and_names_the_cell() {
     assert!(stack.contains("cell2.js:2"), "{stack}");
     assert_eq!(s.eval("keep").unwrap().result, Some(json!("kept")));
     assert_eq!(s.stats().resets, 0);
-}
-
-#[test]
-fn a_limit_discards_the_state() {
-    let limits = Limits {
-        timeout: "200ms".parse().unwrap(),
-        ..quick()
-    };
-    let mut s = engine()
-        .session(Language::JavaScript, Call::new().limits(limits))
-        .unwrap();
-    s.eval("globalThis.x = 1").unwrap();
-    assert_code(&s.eval("while (true) {}").unwrap(), ErrorCode::Timeout);
-    assert_eq!(s.stats().resets, 1);
-    assert_eq!(s.eval("typeof x").unwrap().result, Some(json!("undefined")));
 }
 
 #[test]
