@@ -1,0 +1,91 @@
+//! Hostile calls (endless loops, memory bombs, traps) mixed with good ones under load.
+
+use reqwest::StatusCode;
+
+use crate::{Gateway, client, functions_dir, json_of};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_calls_under_load_do_not_hurt_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, code: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, code).unwrap();
+        p.display().to_string()
+    };
+    let config = format!(
+        r#"
+[limits]
+timeout = "2s"
+memory = "32MiB"
+[server]
+queue_timeout = "20s"
+client_timeout = "30s"
+[[route]]
+path = "/loop"
+function = "{}"
+[[route]]
+path = "/bomb"
+function = "{}"
+limits = {{ timeout = "20s" }}
+[[route]]
+path = "/pybomb"
+function = "{}"
+limits = {{ memory = "64MiB", timeout = "20s" }}
+[[route]]
+path = "/good"
+function = "{}"
+[[route]]
+path = "/trap"
+function = "{}"
+"#,
+        write("loop.js", "function handler() { for (;;) {} }"),
+        write(
+            "bomb.js",
+            "function handler() { const a = []; for (;;) a.push(new Array(1e6).fill(1)); }"
+        ),
+        write(
+            "bomb.py",
+            "def handler(request):\n    xs = []\n    while True:\n        xs.append(bytearray(10**6))\n"
+        ),
+        functions_dir().join("hello.js").display(),
+        write(
+            "trap.wat",
+            "(module (func (export \"_start\") unreachable))"
+        ),
+    );
+    let gw = Gateway::start_in(dir.path(), &config).await;
+    let c = client();
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let path = ["/loop", "/bomb", "/good", "/pybomb", "/good", "/trap"][i % 6];
+        let (c, url) = (c.clone(), gw.url(path));
+        tasks.push(tokio::spawn(async move {
+            let r = match c.get(url).send().await {
+                Ok(r) => r,
+                Err(e) => return (path, StatusCode::IM_A_TEAPOT, Some(format!("{e:?}"))),
+            };
+            let status = r.status();
+            let outcome = r
+                .headers()
+                .get("x-capsa-outcome")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (path, status, outcome)
+        }));
+    }
+    for task in tasks {
+        let (path, status, outcome) = task.await.unwrap();
+        let expected = match path {
+            "/loop" => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            "/bomb" | "/pybomb" => (StatusCode::INTERNAL_SERVER_ERROR, "memory_limit_exceeded"),
+            "/trap" => (StatusCode::INTERNAL_SERVER_ERROR, "trap"),
+            _ => (StatusCode::OK, "ok"),
+        };
+        assert_eq!(
+            (status, outcome.as_deref()),
+            (expected.0, Some(expected.1)),
+            "{path}"
+        );
+    }
+    let r = c.get(gw.url("/good?name=after")).send().await.unwrap();
+    assert_eq!(json_of(r).await["hello"], "after");
+}
