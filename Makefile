@@ -24,7 +24,8 @@ PY_VENV := $(CURDIR)/target/python-venv
 PY_DEPS := $(CURDIR)/target/python-deps
 PY_RUNTIME := $(CURDIR)/target/python/capsa_python.wasm
 PY_SOURCES := $(wildcard guests/python/*.py guests/python/wit/*.wit)
-# schemathesis (pinned, in its own venv) fuzzes the gateway's /openapi.json in the gateway tests.
+# schemathesis (pinned, in its own venv) fuzzes the gateway's /openapi.json in the gateway tests
+# (crates/capsa-server/tests/all/schemathesis.rs), which find it through ST_VENV.
 SCHEMATHESIS_VERSION := 4.32.5
 ST_VENV := $(CURDIR)/target/schemathesis-venv
 
@@ -108,7 +109,7 @@ demo: build
 	-$(CAPSA) run -c "$$(printf 'def f(x):\n    return 1 / x\n\nf(0)')" --lang py
 
 test: guests schemathesis
-	$(CARGO) test $(HOST_ONLY)
+	ST_VENV=$(ST_VENV) $(CARGO) test $(HOST_ONLY)
 
 lint: guests
 	$(CARGO) fmt --all --check
