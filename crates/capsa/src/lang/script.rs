@@ -227,8 +227,11 @@ pub(crate) fn apply_answer(
         _ => None,
     };
     let Some(mut answer) = answer else {
+        // From a runtime the script cannot reach this is a host bug. From one the script can rewrite
+        // it is the script's doing, and a tenant must not be able to raise the operator's `internal`.
+        let code = runtime.believed(ErrorCode::Internal, &receipt.evidence);
         receipt.error = Some(Failure {
-            code: ErrorCode::Internal,
+            code,
             message: format!("the {} runtime returned no answer", runtime.name),
             backtrace: None,
             exception: None,

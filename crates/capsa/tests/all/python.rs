@@ -138,6 +138,27 @@ fn rewriting_the_runtime_cannot_forge_a_host_code() {
         ));
         assert_code(&receipt, ErrorCode::GuestException);
     }
+    // Nor can it make the host report `internal` by answering with something that is not an answer.
+    for answer in [
+        "not json",
+        "[1, 2]",
+        "{\"ok\": \"yes\"}",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]",
+    ] {
+        let receipt = py(&format!(
+            "import sys\nrt = sys.modules['capsa_runtime']\nrt._utf8 = lambda text: {answer:?}\n1"
+        ));
+        assert_code(&receipt, ErrorCode::GuestException);
+        assert!(
+            receipt
+                .error
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("returned no answer"),
+            "{receipt:?}"
+        );
+    }
 }
 
 #[test]
