@@ -19,6 +19,7 @@ use crate::function::{Function, GrantSpec, LimitOverrides, Programs, Trust};
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
 use crate::routes::Pattern;
+use crate::sessions::Sessions;
 use crate::telemetry::{Span, Telemetry};
 
 /// What a deployment stores besides its code: the function's limits and grants.
@@ -104,6 +105,8 @@ pub struct Gateway {
     pub base_limits: Limits,
     /// Span export, when configured.
     pub telemetry: Option<Telemetry>,
+    /// Live sessions.
+    pub sessions: Sessions,
 }
 
 impl Gateway {
@@ -134,7 +137,14 @@ impl Gateway {
         let store = Store::open(&store_url).await?;
         let base_limits = config.base_limits();
         let server = config.server.clone();
+        let sessions = Sessions::new(
+            engine.clone(),
+            config.sessions.clone(),
+            base_limits.clone(),
+            store.clone(),
+        );
         let mut gateway = Gateway {
+            sessions,
             engine,
             store,
             programs: Programs::default(),
