@@ -41,4 +41,4 @@ pub use function::Function;
 pub use function::{GrantSpec, LimitOverrides};
 pub use gateway::{Gateway, Metadata, Route, RouteTarget};
 pub use server::serve;
-pub use sessions::{CreateSession, SessionInfo, Sessions};
+pub use sessions::{CreateSession, ForkSession, SessionInfo, Sessions, SnapshotInfo};

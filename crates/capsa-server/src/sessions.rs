@@ -13,13 +13,19 @@
 //!   Counting the limits rather than measured peaks means admitted sessions can never together take
 //!   more memory than the cap, whatever they do later.
 //! - Limits default to the gateway's and may only be lowered; grants are those run-now allows.
+//! - A snapshot is stored in the gateway's store as `Snapshot::to_bytes` under a random id, with its
+//!   owner and the session's limits and grants, so any gateway sharing the store (and the snapshot
+//!   key, [`snapshot_key`]) can fork it; a fork keeps those limits and grants unless it sets its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use capsa::{Call, Engine, ErrorCode, HumanDuration, Language, Limits, OutputListener, Receipt};
-use capsa_store::Store;
+use capsa::{
+    Call, Engine, ErrorCode, FileEntry, HumanDuration, Language, Limits, OutputListener, Receipt,
+    Snapshot, SnapshotKey,
+};
+use capsa_store::{SnapshotId, SnapshotRecord, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -69,6 +75,44 @@ pub struct CreateSession {
     pub from: Option<String>,
 }
 
+/// What a client may set when it forks a snapshot (`POST /v1/snapshots/{snapshot}/fork`); what it
+/// leaves out comes from the snapshot's session.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForkSession {
+    /// Limits below the gateway's, instead of the snapshot's session's.
+    #[serde(default)]
+    pub limits: Option<LimitOverrides>,
+    /// Grants instead of the snapshot's session's.
+    #[serde(default)]
+    pub grants: Option<GrantSpec>,
+    /// The idle TTL, at most `[sessions] max_ttl`. By default `[sessions] ttl`.
+    #[serde(default)]
+    pub ttl: Option<HumanDuration>,
+}
+
+/// A stored snapshot (`POST /v1/sessions/{id}/snapshot`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotInfo {
+    /// Its id, for `fork` and `from`.
+    pub snapshot: String,
+    /// Its size in the store, in bytes.
+    pub size_bytes: u64,
+    /// The language of its session.
+    pub language: String,
+    /// When it was stored, in milliseconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// What the store keeps beside a snapshot's bytes: what its session was made with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotMeta {
+    language: String,
+    limits: LimitOverrides,
+    grants: GrantSpec,
+}
+
 /// What a session is and has done (`GET /v1/sessions/{id}`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionInfo {
@@ -102,6 +146,7 @@ struct Inner {
     engine: Engine,
     config: SessionsConfig,
     base_limits: Limits,
+    key: SnapshotKey,
     store: Store,
     live: Mutex<HashMap<String, Arc<Live>>>,
     metrics: SessionMetrics,
@@ -113,6 +158,8 @@ struct Live {
     owner: String,
     language: Language,
     limits: Limits,
+    /// What it was made with, for its snapshots.
+    spec: (LimitOverrides, GrantSpec),
     created_at: u64,
     ttl: Duration,
     /// The last use, on the monotonic clock and as wall time.
@@ -178,18 +225,21 @@ pub(crate) fn shown(id: &str) -> String {
 
 impl Sessions {
     /// A manager of sessions on `engine`, with `config` (`[sessions]`), each exec's limits starting
-    /// from `base_limits` (the gateway's), KV grants and snapshots in `store`. Starts the sweeper of
-    /// expired sessions when called inside a tokio runtime; it ends when the last clone is dropped.
+    /// from `base_limits` (the gateway's), KV grants and snapshots in `store`, snapshots signed with
+    /// `key`. Starts the sweeper of expired sessions when called inside a tokio runtime; it ends when
+    /// the last clone is dropped.
     pub fn new(
         engine: Engine,
         config: SessionsConfig,
         base_limits: Limits,
+        key: SnapshotKey,
         store: Store,
     ) -> Sessions {
         let inner = Arc::new(Inner {
             engine,
             config,
             base_limits,
+            key,
             store,
             live: Mutex::new(HashMap::new()),
             metrics: SessionMetrics::default(),
@@ -242,18 +292,253 @@ impl Sessions {
         self.enabled()?;
         let language: Language = req.language.parse()?;
         if let Some(from) = &req.from {
-            return Err(ApiError::invalid_input(format!(
-                "`from` = `{}`: this gateway cannot start a session from a snapshot yet",
-                shown(from)
-            )));
+            let (snapshot, _) = self.load_snapshot(owner, from).await?;
+            if snapshot.language() != language {
+                return Err(ApiError::invalid_input(format!(
+                    "snapshot `{}` is of a {} session, not {language}",
+                    shown(from),
+                    snapshot.language()
+                )));
+            }
+            let spec = (req.limits, req.grants);
+            return self
+                .start(owner, Some(snapshot), language, spec, req.ttl)
+                .await;
         }
-        let (limits, call, ttl) = self.prepare(&req.limits, &req.grants, req.ttl)?;
+        self.start(owner, None, language, (req.limits, req.grants), req.ttl)
+            .await
+    }
+
+    /// Starts a session, fresh or forked from `snapshot`, and makes it live.
+    async fn start(
+        &self,
+        owner: &str,
+        snapshot: Option<Snapshot>,
+        language: Language,
+        spec: (LimitOverrides, GrantSpec),
+        ttl: Option<HumanDuration>,
+    ) -> Result<SessionInfo, ApiError> {
+        let (limits, call, ttl) = self.prepare(&spec.0, &spec.1, ttl)?;
         let output: Arc<Mutex<Option<OutputListener>>> = Arc::default();
-        let session = self
+        let call = call.on_output(forward(&output));
+        let engine = self.inner.engine.clone();
+        // The first session of a language compiles its runtime, and a fork restores files: blocking
+        // work, off the async workers.
+        let session = tokio::task::spawn_blocking(move || match &snapshot {
+            None => engine.session(language, call),
+            Some(snapshot) => engine.fork(snapshot, call),
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("starting the session failed: {e}")))?
+        .map_err(|e| {
+            // A snapshot that does not fit the limits asked for is the request's doing.
+            let e = ApiError::from(e);
+            if e.code == ErrorCode::MemoryLimitExceeded {
+                e.with_status(axum::http::StatusCode::BAD_REQUEST)
+            } else {
+                e
+            }
+        })?;
+        let now = now_ms();
+        self.admit(Live {
+            id: random_id("ses_")?,
+            owner: owner.to_owned(),
+            language,
+            limits,
+            spec,
+            created_at: now,
+            ttl,
+            used: Mutex::new((Instant::now(), now)),
+            stats: Mutex::new(session.stats().clone()),
+            session: tokio::sync::Mutex::new(session),
+            output,
+        })
+    }
+
+    /// Starts a new session from the snapshot `snapshot` of `owner`'s, with the snapshot's session's
+    /// limits and grants unless `req` sets its own.
+    ///
+    /// # Errors
+    ///
+    /// `404` for no such snapshot of `owner`'s; `400 invalid_input` for bytes that fail their check
+    /// (tampered, another key, another runtime build) and as [`Sessions::create`]; `503 busy` past a
+    /// cap.
+    pub async fn fork(
+        &self,
+        owner: &str,
+        snapshot: &str,
+        req: ForkSession,
+    ) -> Result<SessionInfo, ApiError> {
+        self.enabled()?;
+        let (decoded, meta) = self.load_snapshot(owner, snapshot).await?;
+        let spec = (
+            req.limits.unwrap_or(meta.limits),
+            req.grants.unwrap_or(meta.grants),
+        );
+        let language = decoded.language();
+        self.start(owner, Some(decoded), language, spec, req.ttl)
+            .await
+    }
+
+    /// The snapshot `id` of `owner`'s from the store, checked and decoded.
+    async fn load_snapshot(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<(Snapshot, SnapshotMeta), ApiError> {
+        let missing = || ApiError::not_found(format!("no snapshot `{}`", shown(id)));
+        // An id that cannot be one names no snapshot.
+        let parsed: SnapshotId = id.parse().map_err(|_| missing())?;
+        let record = match self.inner.store.snapshots.get(&parsed).await? {
+            Some(record) if record.owner == owner => record,
+            _ => return Err(missing()),
+        };
+        let meta: SnapshotMeta = serde_json::from_value(record.metadata).map_err(|e| {
+            ApiError::internal(format!(
+                "stored snapshot `{id}` has unreadable metadata: {e}"
+            ))
+        })?;
+        let engine = self.inner.engine.clone();
+        let key = self.inner.key.clone();
+        // Checking the MAC and decoding a large heap is CPU work: off the async workers.
+        let decoded =
+            tokio::task::spawn_blocking(move || Snapshot::from_bytes(&engine, &record.bytes, &key))
+                .await
+                .map_err(|e| ApiError::internal(format!("decoding the snapshot failed: {e}")))??;
+        Ok((decoded, meta))
+    }
+
+    /// Takes a snapshot of the session and stores it.
+    ///
+    /// # Errors
+    ///
+    /// `404` for no such session of `owner`'s; `409 conflict` when an exec holds it past
+    /// `exec_wait`, or its state was thrown away by a limit since its last reset; `400
+    /// invalid_input` for a language that cannot snapshot yet (Python); `413 payload_too_large`
+    /// past `[sessions] max_snapshot`; what the store says.
+    pub async fn snapshot(&self, owner: &str, id: &str) -> Result<SnapshotInfo, ApiError> {
+        let live = self.get(owner, id, true)?;
+        let snapshot = {
+            let mut session = self.lock_session(&live).await?;
+            session.snapshot_async().await?
+        };
+        let key = self.inner.key.clone();
+        let bytes = tokio::task::spawn_blocking(move || snapshot.to_bytes(&key))
+            .await
+            .map_err(|e| ApiError::internal(format!("encoding the snapshot failed: {e}")))?;
+        let size = bytes.len() as u64;
+        let cap = self.inner.config.max_snapshot;
+        if size > cap.bytes() {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the snapshot is {size} bytes, over the gateway's {cap} (`[sessions] max_snapshot`)"
+                ),
+            ));
+        }
+        let meta = SnapshotMeta {
+            language: live.language.to_string(),
+            limits: live.spec.0.clone(),
+            grants: live.spec.1.clone(),
+        };
+        let snapshot_id: SnapshotId = random_id("snap_")?
+            .parse()
+            .map_err(|e: capsa_store::NameError| ApiError::internal(e.to_string()))?;
+        let record = SnapshotRecord {
+            owner: owner.to_owned(),
+            metadata: serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?,
+            bytes,
+            created_at: 0,
+        };
+        let created_at = self
             .inner
-            .engine
-            .session(language, call.on_output(forward(&output)))?;
-        self.admit(owner, language, limits, ttl, session, output)
+            .store
+            .snapshots
+            .put(&snapshot_id, &record)
+            .await?;
+        Ok(SnapshotInfo {
+            snapshot: snapshot_id.to_string(),
+            size_bytes: size,
+            language: meta.language,
+            created_at,
+        })
+    }
+
+    /// Deletes the snapshot `snapshot` of `owner`'s from the store.
+    ///
+    /// # Errors
+    ///
+    /// `404` for no such snapshot of `owner`'s.
+    pub async fn delete_snapshot(&self, owner: &str, snapshot: &str) -> Result<(), ApiError> {
+        self.enabled()?;
+        let missing = || ApiError::not_found(format!("no snapshot `{}`", shown(snapshot)));
+        let id: SnapshotId = snapshot.parse().map_err(|_| missing())?;
+        if self.inner.store.snapshots.delete(&id, owner).await? {
+            Ok(())
+        } else {
+            Err(missing())
+        }
+    }
+
+    /// Writes `contents` to `path` under the session's `/work`, replacing what was there.
+    ///
+    /// # Errors
+    ///
+    /// `404` for no such session of `owner`'s; `400 invalid_input` for a bad path; `413
+    /// files_limit_exceeded` past the session's `max_files`; `409` as [`Sessions::exec`].
+    pub async fn write_file(
+        &self,
+        owner: &str,
+        id: &str,
+        path: &str,
+        contents: &[u8],
+    ) -> Result<(), ApiError> {
+        let live = self.get(owner, id, true)?;
+        let mut session = self.lock_session(&live).await?;
+        Ok(session.write_file(path, contents)?)
+    }
+
+    /// The contents of `path` under the session's `/work`.
+    ///
+    /// # Errors
+    ///
+    /// `404` for no such session of `owner`'s or no such file; `400 invalid_input` for a bad path;
+    /// `409` as [`Sessions::exec`].
+    pub async fn read_file(&self, owner: &str, id: &str, path: &str) -> Result<Vec<u8>, ApiError> {
+        let live = self.get(owner, id, true)?;
+        let session = self.lock_session(&live).await?;
+        Ok(session.read_file(path)?)
+    }
+
+    /// The files under the session's `/work`.
+    ///
+    /// # Errors
+    ///
+    /// `404` for no such session of `owner`'s; `409` as [`Sessions::exec`].
+    pub async fn list_files(&self, owner: &str, id: &str) -> Result<Vec<FileEntry>, ApiError> {
+        let live = self.get(owner, id, true)?;
+        let session = self.lock_session(&live).await?;
+        Ok(session.list_files()?)
+    }
+
+    /// The session itself, waiting up to `exec_wait` for the operation holding it.
+    async fn lock_session<'a>(
+        &self,
+        live: &'a Live,
+    ) -> Result<tokio::sync::MutexGuard<'a, capsa::Session>, ApiError> {
+        let wait = self.inner.config.exec_wait.0;
+        tokio::time::timeout(wait, live.session.lock())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "session `{}` is running another exec, still after {}",
+                        shown(&live.id),
+                        HumanDuration(wait)
+                    ),
+                )
+            })
     }
 
     /// The limits, call (grants) and TTL of a new session, checked.
@@ -285,30 +570,10 @@ impl Sessions {
     }
 
     /// Makes `session` live for `owner`, within the caps.
-    fn admit(
-        &self,
-        owner: &str,
-        language: Language,
-        limits: Limits,
-        ttl: Duration,
-        session: capsa::Session,
-        output: Arc<Mutex<Option<OutputListener>>>,
-    ) -> Result<SessionInfo, ApiError> {
+    fn admit(&self, live: Live) -> Result<SessionInfo, ApiError> {
         let config = &self.inner.config;
-        let id = random_id("ses_")?;
-        let now = now_ms();
-        let live = Arc::new(Live {
-            id: id.clone(),
-            owner: owner.to_owned(),
-            language,
-            limits,
-            created_at: now,
-            ttl,
-            used: Mutex::new((Instant::now(), now)),
-            stats: Mutex::new(session.stats().clone()),
-            session: tokio::sync::Mutex::new(session),
-            output,
-        });
+        let live = Arc::new(live);
+        let owner = live.owner.as_str();
         let mut map = lock(&self.inner.live);
         // Expired sessions must not hold capacity a new one needs.
         let instant = Instant::now();
@@ -333,7 +598,7 @@ impl Sessions {
                 config.max_memory.bytes()
             )));
         }
-        map.insert(id, live.clone());
+        map.insert(live.id.clone(), live.clone());
         drop(map);
         Ok(live.info())
     }
@@ -354,18 +619,10 @@ impl Sessions {
         on_output: Option<OutputListener>,
     ) -> Result<Receipt, ApiError> {
         let live = self.get(owner, id, true)?;
-        let wait = self.inner.config.exec_wait.0;
-        let Ok(mut session) = tokio::time::timeout(wait, live.session.lock()).await else {
-            self.inner.metrics.exec(ErrorCode::Conflict.as_str());
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "session `{}` is running another exec, still after {}",
-                    shown(id),
-                    HumanDuration(wait)
-                ),
-            ));
-        };
+        let mut session = self
+            .lock_session(&live)
+            .await
+            .inspect_err(|e| self.inner.metrics.exec(e.code.as_str()))?;
         /// Detaches the exec's listener and marks the use however the exec ends (a client that
         /// goes away drops it half-way).
         struct Done<'a>(&'a Live);
@@ -446,6 +703,82 @@ impl Sessions {
     }
 }
 
+/// The file of the default snapshot key, in the data dir.
+pub const SNAPSHOT_KEY_FILE: &str = "snapshot.key";
+
+/// The key that signs this gateway's snapshots: `CAPSA_SNAPSHOT_KEY` (64 hex digits) if set, else
+/// the file `[sessions] snapshot_key_file`, else `snapshot.key` in `data_dir`, made (mode 0600, 32
+/// random bytes as hex) when missing. Gateways that share a store must share the key: a snapshot
+/// signed with another is refused as `invalid_input`.
+///
+/// # Errors
+///
+/// `invalid_input` naming the variable or file that does not hold a key, or a file that cannot be
+/// read or made.
+pub fn snapshot_key(
+    config: &SessionsConfig,
+    data_dir: &std::path::Path,
+) -> Result<SnapshotKey, ApiError> {
+    if let Ok(text) = std::env::var("CAPSA_SNAPSHOT_KEY") {
+        return parse_key(&text).ok_or_else(|| {
+            ApiError::invalid_input("CAPSA_SNAPSHOT_KEY must be 64 hex digits (32 bytes)")
+        });
+    }
+    let read = |path: &std::path::Path| {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ApiError::invalid_input(format!("snapshot key file `{}`: {e}", path.display()))
+        })?;
+        parse_key(&text).ok_or_else(|| {
+            ApiError::invalid_input(format!(
+                "snapshot key file `{}` must hold 64 hex digits (32 bytes)",
+                path.display()
+            ))
+        })
+    };
+    if let Some(path) = &config.snapshot_key_file {
+        return read(path);
+    }
+    let path = data_dir.join(SNAPSHOT_KEY_FILE);
+    if path.exists() {
+        return read(&path);
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::internal(format!("no randomness for a snapshot key: {e}")))?;
+    let made = std::fs::create_dir_all(data_dir).and_then(|()| {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(format!("{}\n", hex(&bytes)).as_bytes())?;
+        file.sync_all()
+    });
+    match made {
+        Ok(()) => Ok(SnapshotKey::new(bytes)),
+        // Another process made it first: use that one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
+        Err(e) => Err(ApiError::invalid_input(format!(
+            "cannot make the snapshot key file `{}`: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn parse_key(text: &str) -> Option<SnapshotKey> {
+    let text = text.trim();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(SnapshotKey::new(bytes))
+}
+
 fn busy(message: String) -> ApiError {
     ApiError::busy(message)
 }
@@ -500,5 +833,32 @@ mod tests {
         assert!(!key.contains("s3cret"));
         assert_eq!(key, owner_key("s3cret"));
         assert_ne!(key, owner_key("s3cret2"));
+    }
+
+    #[test]
+    fn the_snapshot_key_file_is_made_once_and_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = SessionsConfig::default();
+        snapshot_key(&config, &data).unwrap();
+        let file = data.join(SNAPSHOT_KEY_FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.trim().len(), 64);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // The second start reads it back rather than making another.
+        snapshot_key(&config, &data).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+        for bad in ["", "abc", &"g".repeat(64), &"0".repeat(66)] {
+            assert!(parse_key(bad).is_none(), "{bad}");
+        }
+        assert!(parse_key(&format!("{}\n", "a1".repeat(32))).is_some());
+        let named = SessionsConfig {
+            snapshot_key_file: Some(dir.path().join("missing")),
+            ..SessionsConfig::default()
+        };
+        let err = snapshot_key(&named, &data).err().unwrap();
+        assert!(err.message.contains("missing"), "{}", err.message);
     }
 }

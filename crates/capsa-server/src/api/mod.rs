@@ -66,6 +66,17 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             get(sessions::stats).delete(sessions::delete),
         )
         .route("/v1/sessions/{id}/exec", post(sessions::exec))
+        .route("/v1/sessions/{id}/files", get(sessions::list_files))
+        .route(
+            "/v1/sessions/{id}/files/{*path}",
+            put(sessions::put_file).get(sessions::get_file),
+        )
+        .route("/v1/sessions/{id}/snapshot", post(sessions::snapshot))
+        .route("/v1/snapshots/{snapshot}/fork", post(sessions::fork))
+        .route(
+            "/v1/snapshots/{snapshot}",
+            axum::routing::delete(sessions::delete_snapshot),
+        )
         .route("/run/{*target}", any(invoke::run))
         .route("/execute/{plugin}", post(invoke::execute))
         .fallback(invoke::route)

@@ -6,18 +6,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Request, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use capsa::ErrorCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{read_json, stream, wants_stream};
+use super::{read_body, read_json, stream, wants_stream};
 use crate::context::stats_headers;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
-use crate::sessions::CreateSession;
+use crate::sessions::{CreateSession, ForkSession};
 
 /// The owner key of a request's token: whose sessions it may see.
 pub(crate) struct Tenant(String);
@@ -116,6 +116,87 @@ pub(super) async fn exec(
     let mut response = Json(&receipt).into_response();
     stats_headers(response.headers_mut(), &receipt);
     Ok(response)
+}
+
+pub(super) async fn list_files(
+    Tenant(owner): Tenant,
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let files = gateway.sessions.list_files(&owner, &id).await?;
+    Ok(Json(json!({ "files": files })).into_response())
+}
+
+pub(super) async fn put_file(
+    Tenant(owner): Tenant,
+    State(gateway): State<Arc<Gateway>>,
+    Path((id, path)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let limit = gateway.server.max_deploy_body.bytes();
+    let contents = read_body(&gateway, &parts.headers, body, limit).await?;
+    gateway
+        .sessions
+        .write_file(&owner, &id, &path, &contents)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn get_file(
+    Tenant(owner): Tenant,
+    State(gateway): State<Arc<Gateway>>,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let contents = gateway.sessions.read_file(&owner, &id, &path).await?;
+    let mut response = contents.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(response)
+}
+
+pub(super) async fn snapshot(
+    Tenant(owner): Tenant,
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let info = gateway.sessions.snapshot(&owner, &id).await?;
+    Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+pub(super) async fn fork(
+    Tenant(owner): Tenant,
+    State(gateway): State<Arc<Gateway>>,
+    Path(snapshot): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let limit = gateway.server.max_deploy_body.bytes();
+    let (parts, body) = request.into_parts();
+    // The body is optional: none forks with the snapshot's own limits and grants.
+    let body = read_body(&gateway, &parts.headers, body, limit).await?;
+    let req: ForkSession = if body.iter().all(u8::is_ascii_whitespace) {
+        ForkSession::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid_input(format!("invalid JSON body: {e}")))?
+    };
+    let info = gateway
+        .sessions
+        .fork(&owner, &snapshot, req)
+        .await
+        .inspect_err(|e| rejected(&gateway, e))?;
+    Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+pub(super) async fn delete_snapshot(
+    Tenant(owner): Tenant,
+    State(gateway): State<Arc<Gateway>>,
+    Path(snapshot): Path<String>,
+) -> Result<Response, ApiError> {
+    gateway.sessions.delete_snapshot(&owner, &snapshot).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Counts a refusal for capacity in `capsa_rejected_total`, as admission does for calls.

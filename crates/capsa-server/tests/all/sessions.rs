@@ -8,8 +8,13 @@ use crate::{Gateway, TOKEN, client, error_code, json_of, wait_until};
 /// A second token the test gateways accept, for ownership checks.
 const OTHER: &str = "other-token";
 
+/// A session's first of a language compiles that language's runtime, which on a cold cache on a busy
+/// 2-core machine takes longer than [`client`]'s timeout: creates wait as long as a gateway's start.
 async fn create(gw: &Gateway, token: &str, body: Value) -> reqwest::Response {
-    client()
+    reqwest::Client::builder()
+        .timeout(crate::PATIENCE)
+        .build()
+        .unwrap()
         .post(gw.url("/v1/sessions"))
         .bearer_auth(token)
         .json(&body)
@@ -20,8 +25,10 @@ async fn create(gw: &Gateway, token: &str, body: Value) -> reqwest::Response {
 
 async fn created(gw: &Gateway, body: Value) -> String {
     let r = create(gw, TOKEN, body).await;
-    assert_eq!(r.status(), 201);
-    json_of(r).await["id"].as_str().unwrap().to_owned()
+    let status = r.status();
+    let info = json_of(r).await;
+    assert_eq!(status, 201, "{info}");
+    info["id"].as_str().unwrap().to_owned()
 }
 
 async fn exec(gw: &Gateway, token: &str, id: &str, code: &str) -> reqwest::Response {
@@ -315,7 +322,8 @@ async fn the_memory_cap_answers_busy() {
     let gw = Gateway::start_in(dir.path(), "[sessions]\nmax_memory = \"100MiB\"\n").await;
     // The gateway's 128 MiB default does not fit at all; 64 MiB fits once; 32 MiB after it.
     let r = create(&gw, TOKEN, json!({"language": "js"})).await;
-    assert_eq!(r.status(), 503);
+    assert_eq!(r.status(), 503, "{}", r.text().await.unwrap());
+    let r = create(&gw, TOKEN, json!({"language": "js"})).await;
     assert!(
         json_of(r).await["error"]["message"]
             .as_str()
@@ -388,4 +396,164 @@ async fn sessions_can_be_turned_off() {
             .unwrap()
             .contains("enabled = false")
     );
+}
+
+async fn snapshot(gw: &Gateway, token: &str, id: &str) -> reqwest::Response {
+    client()
+        .post(gw.url(&format!("/v1/sessions/{id}/snapshot")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn fork(gw: &Gateway, token: &str, snapshot: &str, body: Option<Value>) -> reqwest::Response {
+    let request = client()
+        .post(gw.url(&format!("/v1/snapshots/{snapshot}/fork")))
+        .bearer_auth(token);
+    match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
+    .send()
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_snapshot_and_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_in(dir.path(), &format!("[auth]\ntokens = [\"{OTHER}\"]\n")).await;
+    let c = client();
+    let id = created(
+        &gw,
+        json!({"language": "js", "limits": {"memory": "64MiB"}}),
+    )
+    .await;
+    let file = |path: &str| gw.url(&format!("/v1/sessions/{id}/files/{path}"));
+
+    // Files in, seen by the guest, listed, and read back.
+    let r = c
+        .put(file("data/in.txt"))
+        .bearer_auth(TOKEN)
+        .body(&b"hello\x00bytes"[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let list = json_of(get(&gw, TOKEN, &format!("/v1/sessions/{id}/files")).await).await;
+    assert_eq!(list["files"], json!([{"path": "data/in.txt", "size": 11}]));
+    let r = get(&gw, TOKEN, &format!("/v1/sessions/{id}/files/data/in.txt")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert_eq!(&r.bytes().await.unwrap()[..], b"hello\x00bytes");
+    let r = get(&gw, TOKEN, &format!("/v1/sessions/{id}/files/nope.txt")).await;
+    assert_eq!(r.status(), 404);
+    let r = c
+        .put(file("..%2Fescape"))
+        .bearer_auth(TOKEN)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
+    // Another token sees no files.
+    let r = get(&gw, OTHER, &format!("/v1/sessions/{id}/files/data/in.txt")).await;
+    assert_eq!(r.status(), 404);
+
+    // A snapshot, then two forks that diverge and never see each other's writes.
+    receipt(&gw, &id, "globalThis.n = 1").await;
+    let r = snapshot(&gw, TOKEN, &id).await;
+    assert_eq!(r.status(), 201);
+    let snap = json_of(r).await;
+    let snap_id = snap["snapshot"].as_str().unwrap().to_owned();
+    assert!(snap_id.starts_with("snap_"), "{snap}");
+    assert!(snap["size_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(snap["language"], "js");
+    receipt(&gw, &id, "n = 100").await;
+
+    let r = fork(&gw, TOKEN, &snap_id, None).await;
+    assert_eq!(r.status(), 201);
+    let a = json_of(r).await;
+    // The fork keeps the snapshot's session's limits.
+    assert_eq!(a["limits"]["memory"], "64MiB", "{a}");
+    let a = a["id"].as_str().unwrap().to_owned();
+    let b = json_of(fork(&gw, TOKEN, &snap_id, Some(json!({"ttl": "1m"}))).await).await;
+    assert_eq!(b["ttl_ms"], 60_000);
+    let b = b["id"].as_str().unwrap().to_owned();
+    assert_eq!(receipt(&gw, &a, "n += 1").await["result"], 2);
+    assert_eq!(receipt(&gw, &b, "n += 10").await["result"], 11);
+    assert_eq!(receipt(&gw, &a, "n").await["result"], 2);
+    assert_eq!(receipt(&gw, &id, "n").await["result"], 100);
+    // The snapshot's files came along.
+    let r = get(&gw, TOKEN, &format!("/v1/sessions/{b}/files/data/in.txt")).await;
+    assert_eq!(&r.bytes().await.unwrap()[..], b"hello\x00bytes");
+    // `from` at create is a fork too; of the wrong language it is refused.
+    let from = created(&gw, json!({"language": "js", "from": snap_id})).await;
+    assert_eq!(receipt(&gw, &from, "n").await["result"], 1);
+    let r = create(&gw, TOKEN, json!({"language": "py", "from": snap_id})).await;
+    assert_eq!(r.status(), 400);
+    // A fork may lower its limits, but not below what the snapshot holds.
+    let r = fork(
+        &gw,
+        TOKEN,
+        &snap_id,
+        Some(json!({"limits": {"memory": "1MiB"}})),
+    )
+    .await;
+    assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
+
+    // Another token cannot fork or delete the snapshot; its owner can.
+    assert_eq!(fork(&gw, OTHER, &snap_id, None).await.status(), 404);
+    let delete = |token: &'static str| {
+        c.delete(gw.url(&format!("/v1/snapshots/{snap_id}")))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(delete(OTHER).await.unwrap().status(), 404);
+    assert_eq!(delete(TOKEN).await.unwrap().status(), 204);
+    assert_eq!(delete(TOKEN).await.unwrap().status(), 404);
+    assert_eq!(fork(&gw, TOKEN, &snap_id, None).await.status(), 404);
+    assert_eq!(fork(&gw, TOKEN, "NOT-an-id!", None).await.status(), 404);
+
+    // A session that hit a limit cannot be snapshotted until reset; Python cannot snapshot yet.
+    let limited = created(
+        &gw,
+        json!({"language": "js", "limits": {"timeout": "200ms"}}),
+    )
+    .await;
+    exec(&gw, TOKEN, &limited, "while (true) {}").await;
+    let r = snapshot(&gw, TOKEN, &limited).await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(error_code(r).await, "conflict");
+    let py = created(&gw, json!({"language": "py"})).await;
+    let r = snapshot(&gw, TOKEN, &py).await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_signed_with_another_key_is_refused() {
+    let redis = capsa_test_programs::RedisServer::start();
+    let store = format!("store = \"{}\"\n", redis.url());
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // No shared key: each node made its own.
+    let a = Gateway::start_in(a_dir.path(), &store).await;
+    let b = Gateway::start_in(b_dir.path(), &store).await;
+    let id = created(&a, json!({"language": "js"})).await;
+    let snap = json_of(snapshot(&a, TOKEN, &id).await).await;
+    let r = fork(&b, TOKEN, snap["snapshot"].as_str().unwrap(), None).await;
+    assert_eq!(r.status(), 400);
+    let error = json_of(r).await;
+    assert_eq!(error["error"]["code"], "invalid_input", "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_in(dir.path(), "[sessions]\nmax_snapshot = \"1KiB\"\n").await;
+    let id = created(&gw, json!({"language": "js"})).await;
+    receipt(&gw, &id, "1").await;
+    let r = snapshot(&gw, TOKEN, &id).await;
+    assert_eq!(r.status(), 413);
+    assert_eq!(error_code(r).await, "payload_too_large");
 }
