@@ -29,6 +29,23 @@ async fn schemathesis_finds_no_server_errors() {
     )
     .await;
     assert_eq!(r.status(), 201);
+    // The language runtimes compile before the fuzzing starts: on a cold cache on a busy 2-core
+    // machine, Python's takes longer than schemathesis' request timeout, which would be reported as
+    // a network error of whichever request (run-now, a session) came first.
+    let patient = reqwest::Client::builder()
+        .timeout(crate::PATIENCE)
+        .build()
+        .unwrap();
+    for language in ["js", "py"] {
+        let r = patient
+            .post(gw.url("/v1/run"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"language": language, "code": "1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{language}");
+    }
     let out = tokio::process::Command::new(st)
         .args([
             "run",
