@@ -5,6 +5,7 @@
 //!   one path every call takes;
 //! - `api`: the endpoints: configured routes, the registry, `/run/…`, `/v1/run`, `/execute/…`,
 //!   server-sent events and the operations endpoints;
+//! - [`mcp`]: the MCP tools, for `capsa mcp` (stdio) and `/mcp` (streamable HTTP);
 //! - [`serve`]: the connection layer with its limits and graceful shutdown.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@ mod context;
 pub mod error;
 mod function;
 mod gateway;
+pub mod mcp;
 mod metrics;
 mod plugins;
 mod routes;

@@ -1,0 +1,347 @@
+//! The MCP server (Model Context Protocol): capsa's sandboxes as tools an AI agent calls, over stdio
+//! (`capsa mcp`) and streamable HTTP (`/mcp` on the gateway), both through this one tool layer.
+//!
+//! The tools run code once (`run_code`) or in a session (`create_session`, `exec`, `write_file`,
+//! `read_file`, `list_files`, `snapshot`, `fork`, `close_session`). What the guest does is a tool
+//! result: the receipt as structured content (`outcome`, `error`, `stdout`, `stderr`, `result`,
+//! `stats`, …) and a readable text block, with `isError: true` when the guest failed (an exception,
+//! a limit, code that does not compile). Arguments that are not what a tool takes are protocol
+//! errors (`-32602 invalid params`) naming what is wrong.
+//!
+//! Every call has an owner. Over stdio it is the one local user; over HTTP it is the bearer token
+//! the request carried (checked before the request reaches the MCP service), so a token sees only
+//! the sessions it made.
+
+use std::sync::Arc;
+
+use axum::http::request::Parts;
+use capsa::{ErrorCode, HumanDuration, Language, LimitOverrides, Receipt};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::service::RequestContext;
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler, ServiceExt as _, tool, tool_handler, tool_router,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::function::{Function, GrantSpec, Programs, Trust};
+use crate::gateway::{Gateway, Input};
+
+/// Who makes a call over HTTP: put into the request's extensions by the gateway once the token is
+/// checked, read back by every tool.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller(pub(crate) Arc<str>);
+
+/// The owner of every call over stdio: the one user at the other end of the pipe.
+pub const LOCAL_OWNER: &str = "local";
+
+/// capsa's MCP tools over a [`Gateway`]: its engine, limits, admission and metrics for `run_code`,
+/// its sessions for the rest.
+#[derive(Clone)]
+pub struct Mcp {
+    gateway: Arc<Gateway>,
+    /// The owner when the transport names none (stdio); `None` over HTTP, where a call without a
+    /// checked token is refused rather than given a shared owner.
+    local_owner: Option<Arc<str>>,
+}
+
+/// A language the tools run.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Lang {
+    /// JavaScript (QuickJS): the value of the last expression is the result.
+    Js,
+    /// TypeScript: types stripped, then as JavaScript.
+    Ts,
+    /// Python 3.14: the value of a final expression statement is the result.
+    Py,
+}
+
+impl From<Lang> for Language {
+    fn from(lang: Lang) -> Language {
+        match lang {
+            Lang::Js => Language::JavaScript,
+            Lang::Ts => Language::TypeScript,
+            Lang::Py => Language::Python,
+        }
+    }
+}
+
+/// A file put into the sandbox's `/work` directory before the code runs.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[expect(
+    dead_code,
+    reason = "read once session files land (the library's part of issue 15)"
+)]
+#[serde(deny_unknown_fields)]
+struct FileArg {
+    /// Path relative to `/work`, e.g. `data/input.csv`.
+    path: String,
+    /// The contents as UTF-8 text (give this or `content_base64`).
+    #[serde(default)]
+    content: Option<String>,
+    /// The contents as base64, for bytes that are not text.
+    #[serde(default)]
+    content_base64: Option<String>,
+}
+
+/// `run_code`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RunCode {
+    /// `js`, `ts` or `py`.
+    language: Lang,
+    /// The source to run.
+    code: String,
+    /// Files to put into `/work` first.
+    #[serde(default)]
+    files: Vec<FileArg>,
+    /// Wall-clock deadline, e.g. `1500ms` or `2s`; at most the server's own (the default).
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+#[tool_router]
+impl Mcp {
+    /// Tools for the local user of `capsa mcp` (stdio): every call is [`LOCAL_OWNER`]'s.
+    pub fn local(gateway: Arc<Gateway>) -> Mcp {
+        Mcp {
+            gateway,
+            local_owner: Some(Arc::from(LOCAL_OWNER)),
+        }
+    }
+
+    /// Tools for HTTP callers: each call is owned by the token of its request.
+    pub(crate) fn http(gateway: Arc<Gateway>) -> Mcp {
+        Mcp {
+            gateway,
+            local_owner: None,
+        }
+    }
+
+    /// Runs one code cell in a fresh sandbox.
+    #[tool(
+        description = "Run JavaScript (js), TypeScript (ts) or Python (py) once in a fresh, isolated sandbox with no network and no host files. The result is the value of the last expression (JSON); print/console.log go to stdout. Returns outcome (`ok` or an error code such as `guest_exception`, `timeout`, `memory_limit_exceeded`), stdout, stderr, result and stats."
+    )]
+    async fn run_code(
+        &self,
+        Parameters(args): Parameters<RunCode>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.owner(&context)?;
+        let language = Language::from(args.language);
+        let limits = LimitOverrides {
+            timeout: args.timeout.as_deref().map(parse_timeout).transpose()?,
+            ..LimitOverrides::default()
+        };
+        limits
+            .check_within(&self.gateway.base_limits)
+            .map_err(|e| invalid_params(e.code(), e.message()))?;
+        if !args.files.is_empty() {
+            return Err(invalid_params(
+                ErrorCode::InvalidInput,
+                "`files` needs session files, which this build does not have yet",
+            ));
+        }
+        let gateway = &self.gateway;
+        let program = match Programs::compile(
+            &gateway.engine,
+            language,
+            "cell",
+            Arc::from(args.code.as_bytes()),
+        )
+        .await
+        {
+            Ok(program) => program,
+            Err(e) => return refused(e),
+        };
+        let function = Function {
+            label: "mcp:run_code".to_owned(),
+            version: None,
+            program,
+            limits: limits.apply(&gateway.base_limits),
+            grants: GrantSpec::default()
+                .grants(Trust::Api, None)
+                .map_err(internal)?,
+        };
+        let ticket = match gateway.admit(&function).await {
+            Ok(ticket) => ticket,
+            Err(e) => return refused(e),
+        };
+        match gateway
+            .run(
+                ticket,
+                &function,
+                Input::Stdin(Default::default()),
+                None,
+                None,
+            )
+            .await
+        {
+            Ok(receipt) => Ok(receipt_result(&receipt)),
+            Err(e) => refused(e),
+        }
+    }
+}
+
+#[tool_handler(
+    name = "capsa",
+    instructions = "capsa runs untrusted JavaScript, TypeScript and Python in fresh WebAssembly sandboxes with hard limits. `run_code` runs code once."
+)]
+impl ServerHandler for Mcp {}
+
+impl Mcp {
+    /// Serves these tools over stdin/stdout until the client closes the pipe.
+    ///
+    /// # Errors
+    ///
+    /// `internal` when the MCP handshake fails or the service ends abnormally.
+    pub async fn serve_stdio(self) -> Result<(), ApiError> {
+        let running = self
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| ApiError::internal(format!("the MCP handshake failed: {e}")))?;
+        running
+            .waiting()
+            .await
+            .map_err(|e| ApiError::internal(format!("the MCP service ended abnormally: {e}")))?;
+        Ok(())
+    }
+
+    /// The owner of a call: the checked token's (HTTP) or the local user (stdio).
+    fn owner(&self, context: &RequestContext<RoleServer>) -> Result<Arc<str>, ErrorData> {
+        let caller = context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<Caller>());
+        match (caller, &self.local_owner) {
+            (Some(Caller(owner)), _) => Ok(owner.clone()),
+            (None, Some(local)) => Ok(local.clone()),
+            (None, None) => Err(ErrorData::internal_error(
+                "an HTTP call reached the MCP tools without a checked token",
+                None,
+            )),
+        }
+    }
+}
+
+/// The streamable HTTP transport of these tools, as the gateway mounts it at `/mcp`.
+///
+/// Stateless: every POST carries its whole exchange and is answered with JSON, so the gateway keeps
+/// nothing per MCP client (capsa's own sessions, named in the tools' arguments, are the state). The
+/// `Host` check against DNS rebinding is off because every request needs a bearer token, which a
+/// rebinding page cannot send; the body cap is the gateway's deploy-body cap.
+pub(crate) type HttpService = rmcp::transport::StreamableHttpService<
+    Mcp,
+    rmcp::transport::streamable_http_server::session::never::NeverSessionManager,
+>;
+
+/// The `/mcp` service over `gateway`.
+pub(crate) fn http_service(gateway: Arc<Gateway>) -> HttpService {
+    let max_body = usize::try_from(gateway.server.max_deploy_body.bytes()).unwrap_or(usize::MAX);
+    let config = rmcp::transport::StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .disable_allowed_hosts()
+        .with_max_request_body_bytes(max_body);
+    rmcp::transport::StreamableHttpService::new(
+        move || Ok(Mcp::http(gateway.clone())),
+        Default::default(),
+        config,
+    )
+}
+
+/// `timeout` as a duration.
+fn parse_timeout(text: &str) -> Result<HumanDuration, ErrorData> {
+    text.parse()
+        .map_err(|e: capsa::Error| invalid_params(e.code(), format!("`timeout`: {}", e.message())))
+}
+
+/// A protocol error for arguments a tool does not take, with capsa's error code as its data.
+fn invalid_params(code: ErrorCode, message: impl Into<String>) -> ErrorData {
+    ErrorData::invalid_params(message.into(), Some(json!({ "code": code })))
+}
+
+/// A protocol error for a failure of the server's own.
+fn internal(e: ApiError) -> ErrorData {
+    ErrorData::internal_error(e.message, Some(json!({ "code": e.code })))
+}
+
+/// A call the server refused or could not start, as the tool result an agent reads: its code did
+/// not compile, a limit of the session was reached, the server is busy. The server's own failures
+/// stay protocol errors.
+fn refused(e: ApiError) -> Result<CallToolResult, ErrorData> {
+    if e.code == ErrorCode::Internal {
+        return Err(internal(e));
+    }
+    let value = json!({
+        "outcome": e.code,
+        "error": { "code": e.code, "message": e.message },
+    });
+    let mut result = CallToolResult::error(vec![ContentBlock::text(format!(
+        "error[{}]: {}",
+        e.code, e.message
+    ))]);
+    result.structured_content = Some(value);
+    Ok(result)
+}
+
+/// A receipt as a tool result: the receipt's JSON as structured content, a readable summary as
+/// text, and `isError` when the guest failed.
+fn receipt_result(receipt: &Receipt) -> CallToolResult {
+    let value = serde_json::to_value(receipt).unwrap_or_else(|e| {
+        json!({ "outcome": "internal", "error": { "code": "internal", "message": e.to_string() } })
+    });
+    let content = vec![ContentBlock::text(receipt_text(receipt))];
+    let mut result = if receipt.is_ok() {
+        CallToolResult::success(content)
+    } else {
+        CallToolResult::error(content)
+    };
+    result.structured_content = Some(value);
+    result
+}
+
+/// The receipt for a reader: how it ended, the result, then the output.
+fn receipt_text(receipt: &Receipt) -> String {
+    let mut text = match &receipt.error {
+        None => "outcome: ok".to_owned(),
+        Some(failure) => format!("error[{}]: {}", failure.code, failure.message),
+    };
+    if let Some(stack) = receipt
+        .error
+        .as_ref()
+        .and_then(|f| f.exception.as_ref())
+        .map(|e| e.stack.as_str())
+        .filter(|s| !s.is_empty())
+    {
+        text.push('\n');
+        text.push_str(stack.trim_end());
+    }
+    if let Some(result) = &receipt.result {
+        text.push_str(&format!("\nresult: {}", render(result)));
+    }
+    for (name, bytes, cut) in [
+        ("stdout", &receipt.stdout, receipt.truncated.stdout),
+        ("stderr", &receipt.stderr, receipt.truncated.stderr),
+    ] {
+        if bytes.is_empty() {
+            continue;
+        }
+        text.push_str(&format!("\n--- {name}\n"));
+        text.push_str(String::from_utf8_lossy(bytes).trim_end());
+        if cut {
+            text.push_str("\n[truncated at the output limit]");
+        }
+    }
+    text
+}
+
+/// A JSON value on one line.
+fn render(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
