@@ -29,7 +29,7 @@ PY_SOURCES := $(wildcard guests/python/*.py guests/python/wit/*.wit)
 SCHEMATHESIS_VERSION := 4.32.5
 ST_VENV := $(CURDIR)/target/schemathesis-venv
 
-.PHONY: all deps toolchain wasi-sdk python-runtime guests build release demo serve test lint bench bench-gateway bench-js bench-py clean-cache schemathesis
+.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py clean-cache schemathesis
 
 all: build
 
@@ -68,17 +68,20 @@ $(ST_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION): | deps
 
 schemathesis: $(ST_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION)
 
-# Guests, in the shared target directory: the JavaScript runtime for wasm32-wasip1 and the Python
-# runtime component (both embedded into the library by its build script), the Rust test programs, and
-# the wasi:http test component for wasm32-wasip2 (target/wasm32-wasip2/guest/capsa_test_http_component.wasm).
-guests: toolchain wasi-sdk python-runtime
+# Guests, in the shared target directory. `runtimes`: the JavaScript runtime for wasm32-wasip1 and the
+# Python runtime component (both embedded into the library by its build script), and the Rust test
+# programs (the example gateway serves one); all `make serve` needs. `guests` adds the wasi:http test
+# component for wasm32-wasip2 (target/wasm32-wasip2/guest/capsa_test_http_component.wasm) for the tests.
+runtimes: toolchain wasi-sdk python-runtime
 	$(GUEST_ENV) $(CARGO) build --target $(GUEST_TARGET) --profile guest -p capsa-js -p capsa-test-programs
+
+guests: runtimes
 	$(CARGO) build --target $(COMPONENT_TARGET) --profile guest -p capsa-test-http-component
 
-build: guests
+build: runtimes
 	$(CARGO) build -p capsa-cli
 
-release: guests
+release: runtimes
 	$(CARGO) build --release -p capsa-cli
 
 # The main job in a few commands: fresh sandboxes, the JSON contract, limits, grants.

@@ -16,6 +16,7 @@ macro_rules! outln {
 
 mod commands;
 mod opts;
+mod progress;
 mod stdin;
 
 use std::process::ExitCode;
@@ -27,6 +28,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "capsa", version, about, long_about = None)]
 struct Cli {
+    /// No progress on stderr (runtime preparation, route compilation); results and errors still print
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
         }
     };
+    progress::set_quiet(cli.quiet);
     let status = match cli.command {
         Command::Serve(args) => match args.config() {
             Ok(config) => {

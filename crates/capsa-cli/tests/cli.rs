@@ -693,6 +693,23 @@ fn the_first_script_prepares_the_runtime_once() {
 }
 
 #[test]
+fn quiet_prints_no_progress_but_still_the_result_and_errors() {
+    let capsa = Capsa::new();
+    let out = capsa.run(&["--quiet", "run", "-c", "1 + 2", "--lang", "js"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "3\n");
+    assert_eq!(stderr(&out), "", "no word of the runtime being prepared");
+    // After the subcommand too, and errors still print.
+    let out = capsa.run(&["run", "-c", "throw new Error('no')", "--lang", "js", "-q"]);
+    assert_eq!(status(&out), 71);
+    assert!(
+        stderr(&out).contains("error[guest_exception]"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn scripts_print_their_output_then_their_value() {
     let capsa = Capsa::scripts();
     let dir = tempfile::tempdir().unwrap();

@@ -56,7 +56,7 @@ pub fn run(args: ReplArgs) -> Result<u8, Error> {
         ReplLang::Ts => Language::TypeScript,
         ReplLang::Py => Language::Python,
     };
-    let first_use = crate::commands::run::announce_first_use(&engine, language);
+    let first_use = crate::progress::first_use(&engine, language);
     let mut session = engine.session(language, args.sandbox.call()?)?;
     drop(first_use);
     if args.sandbox.json {

@@ -163,60 +163,8 @@ pub fn load(
     name: &str,
     source: &[u8],
 ) -> Result<Program, Error> {
-    let _first_use = announce_first_use(engine, language);
+    let _first_use = crate::progress::first_use(engine, language);
     engine.program(language, name, source)
-}
-
-/// Says on stderr that the language's runtime is being prepared, when it is not cached yet: a spinner
-/// with the time so far on a terminal, replaced by how long it took when the returned guard drops; one
-/// line otherwise.
-pub fn announce_first_use(engine: &Engine, language: Language) -> Option<FirstUse> {
-    if engine.runtime_ready(language) {
-        return None;
-    }
-    let (name, time) = match language {
-        Language::Python => ("Python", "a few seconds"),
-        _ => ("JavaScript", "about a second"),
-    };
-    let message = format!(
-        "capsa: preparing the {name} runtime ({time}, first use only; it is cached afterwards)"
-    );
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprintln!("{message}…");
-        return None;
-    }
-    let spinner = indicatif::ProgressBar::new_spinner()
-        .with_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        )
-        .with_message(message);
-    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
-    Some(FirstUse {
-        spinner,
-        name,
-        began: std::time::Instant::now(),
-    })
-}
-
-/// A runtime being prepared, shown as a spinner until dropped.
-pub struct FirstUse {
-    spinner: indicatif::ProgressBar,
-    name: &'static str,
-    began: std::time::Instant,
-}
-
-impl Drop for FirstUse {
-    fn drop(&mut self) {
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg}") {
-            self.spinner.set_style(style);
-        }
-        self.spinner.finish_with_message(format!(
-            "capsa: the {} runtime was prepared in {:.1?} and cached; later runs start at once",
-            self.name,
-            self.began.elapsed()
-        ));
-    }
 }
 
 /// The language `--lang` names, or else the file's extension says.

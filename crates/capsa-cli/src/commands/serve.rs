@@ -123,18 +123,21 @@ pub fn run(config: Config) -> Result<u8, Error> {
                 if cold.len() > 1 { "s" } else { "" }
             )
         };
-        eprintln!("capsa: compiling {} routes{first}…", config.routes.len());
+        crate::progress::note(format_args!(
+            "capsa: compiling {} routes{first}…",
+            config.routes.len()
+        ));
     }
     runtime.block_on(async move {
         let gateway = capsa_server::Gateway::new(&config, engine)
             .await
             .map_err(to_error)?;
         if !config.routes.is_empty() {
-            eprintln!(
+            crate::progress::note(format_args!(
                 "capsa: {} routes ready in {:.1?}",
                 config.routes.len(),
                 began.elapsed()
-            );
+            ));
         }
         let listen = config.listen();
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
