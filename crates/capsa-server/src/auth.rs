@@ -77,7 +77,13 @@ impl Auth {
                 "this gateway has no tokens: start it with CAPSA_TOKEN or [auth] tokens to use the registry and run-now",
             ));
         }
-        let Some(presented) = bearer(headers) else {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        let Some(presented) = presented else {
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,
                 "missing `Authorization: Bearer TOKEN`",
@@ -102,29 +108,6 @@ impl Auth {
             ))
         }
     }
-
-    /// Who a request is, for what it owns (sessions): its token, checked as for admin access, named
-    /// by the first 16 bytes of the token's SHA-256 in hex, so that no token is kept in memory or
-    /// written to a log.
-    ///
-    /// # Errors
-    ///
-    /// As [`Auth::check`] with [`Access::Admin`].
-    pub fn owner(&self, headers: &HeaderMap) -> Result<String, ApiError> {
-        self.check(headers, Access::Admin)?;
-        let digest = Sha256::digest(bearer(headers).unwrap_or_default());
-        Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
-    }
-}
-
-/// The token of `Authorization: Bearer TOKEN`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
 }
 
 #[cfg(test)]

@@ -15,17 +15,21 @@
 use std::sync::Arc;
 
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use capsa::{ErrorCode, HumanDuration, Language, LimitOverrides, Receipt};
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::handler::server::common::FromContextPart;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use rmcp::service::RequestContext;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt as _, tool, tool_handler, tool_router,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::auth::{Access, Auth};
 use crate::error::ApiError;
 use crate::function::{Function, GrantSpec, Programs, Trust};
 use crate::gateway::{Gateway, Input};
@@ -104,6 +108,25 @@ struct RunCode {
     timeout: Option<String>,
 }
 
+/// A tool's arguments, read as rmcp's `Parameters` reads them, except that arguments that do not
+/// fit are a protocol error (`-32602`, as this server's contract says) rather than a tool result.
+struct Args<T>(T);
+
+impl<T: DeserializeOwned> FromContextPart<ToolCallContext<'_, Mcp>> for Args<T> {
+    fn from_context_part(context: &mut ToolCallContext<'_, Mcp>) -> Result<Self, ErrorData> {
+        let arguments = context.arguments.take().unwrap_or_default();
+        serde_json::from_value(Value::Object(arguments))
+            .map(Args)
+            .map_err(|e| invalid_params(ErrorCode::InvalidInput, format!("invalid arguments: {e}")))
+    }
+}
+
+/// The input schema of a tool taking `T`.
+fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    // Every argument type is a struct, so its schema is an object: the tests list each tool's.
+    rmcp::handler::server::common::schema_for_input::<T>().unwrap_or_default()
+}
+
 #[tool_router]
 impl Mcp {
     /// Tools for the local user of `capsa mcp` (stdio): every call is [`LOCAL_OWNER`]'s.
@@ -124,11 +147,12 @@ impl Mcp {
 
     /// Runs one code cell in a fresh sandbox.
     #[tool(
+        input_schema = schema::<RunCode>(),
         description = "Run JavaScript (js), TypeScript (ts) or Python (py) once in a fresh, isolated sandbox with no network and no host files. The result is the value of the last expression (JSON); print/console.log go to stdout. Returns outcome (`ok` or an error code such as `guest_exception`, `timeout`, `memory_limit_exceeded`), stdout, stderr, result and stats."
     )]
     async fn run_code(
         &self,
-        Parameters(args): Parameters<RunCode>,
+        Args(args): Args<RunCode>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.owner(&context)?;
@@ -253,6 +277,27 @@ pub(crate) fn http_service(gateway: Arc<Gateway>) -> HttpService {
         Default::default(),
         config,
     )
+}
+
+/// The owner of an HTTP request: its token, checked as for admin access, as the hex SHA-256 of the
+/// token (the key the gateway's sessions are owned by, so `/mcp` and `/v1/sessions` see the same
+/// sessions, and no token is kept).
+///
+/// # Errors
+///
+/// `401 unauthorized` as [`Auth::check`] says.
+pub(crate) fn owner(auth: &Auth, headers: &HeaderMap) -> Result<String, ApiError> {
+    use sha2::{Digest as _, Sha256};
+    auth.check(headers, Access::Admin)?;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map_or("", |(_, token)| token.trim());
+    Ok(Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// `timeout` as a duration.
