@@ -58,6 +58,7 @@ async fn operations_endpoints() {
         "/v1/run",
         "/run/{target}",
         "/execute/{plugin}",
+        "/mcp",
         "/healthz",
         "/readyz",
         "/metrics",
