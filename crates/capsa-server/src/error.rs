@@ -69,7 +69,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::PayloadTooLarge | ErrorCode::InputLimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::PayloadTooLarge
+        | ErrorCode::InputLimitExceeded
+        | ErrorCode::FilesLimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

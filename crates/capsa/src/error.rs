@@ -24,6 +24,9 @@ pub enum ErrorCode {
     HostCallLimitExceeded,
     /// The call's stdin is larger than its `max_stdin` limit.
     InputLimitExceeded,
+    /// A session's files (its `/work` directory) would pass, or passed, the session's `max_files`
+    /// limit.
+    FilesLimitExceeded,
     /// Compiling the code would pass a compilation limit (module size, functions, nesting, data,
     /// source size, compile deadline), so it was not compiled.
     CompileLimitExceeded,
@@ -57,7 +60,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::Timeout,
         ErrorCode::CpuLimitExceeded,
         ErrorCode::MemoryLimitExceeded,
@@ -65,6 +68,7 @@ impl ErrorCode {
         ErrorCode::OutputLimitExceeded,
         ErrorCode::HostCallLimitExceeded,
         ErrorCode::InputLimitExceeded,
+        ErrorCode::FilesLimitExceeded,
         ErrorCode::CompileLimitExceeded,
         ErrorCode::Trap,
         ErrorCode::Exit,
@@ -112,6 +116,7 @@ impl ErrorCode {
             ErrorCode::OutputLimitExceeded => "output_limit_exceeded",
             ErrorCode::HostCallLimitExceeded => "host_call_limit_exceeded",
             ErrorCode::InputLimitExceeded => "input_limit_exceeded",
+            ErrorCode::FilesLimitExceeded => "files_limit_exceeded",
             ErrorCode::CompileLimitExceeded => "compile_limit_exceeded",
             ErrorCode::Trap => "trap",
             ErrorCode::Exit => "exit",
@@ -151,6 +156,7 @@ impl ErrorCode {
             ErrorCode::HostCallLimitExceeded => 80,
             ErrorCode::InputLimitExceeded => 81,
             ErrorCode::CompileLimitExceeded => 82,
+            ErrorCode::FilesLimitExceeded => 83,
             ErrorCode::Timeout => 124,
             ErrorCode::Trap => 134,
             ErrorCode::MemoryLimitExceeded => 137,

@@ -57,6 +57,7 @@ mod receipt;
 // L1 artifacts, the host filesystem and output capture.
 mod cache;
 mod compile;
+mod files;
 mod mount;
 mod output;
 // L2 policy: what a call may reach, and the request of one call.
@@ -78,7 +79,10 @@ pub use capability::{DirGrant, Grants, HostError, HostFunctions, HostResult, htt
 pub use compile::CompileLimits;
 pub use engine::{DEFAULT_MAX_WASM_STACK, Engine, EngineBuilder};
 pub use error::{Error, ErrorCode, Result};
-pub use lang::{Compiled, Language, Program, Rejections, Script, Session, SessionStats};
+pub use files::FileEntry;
+pub use lang::{
+    Compiled, Language, Program, Rejections, Script, Session, SessionStats, Snapshot, SnapshotKey,
+};
 pub use limits::{ByteSize, HumanDuration, LimitOverrides, Limits};
 pub use module::Module;
 pub use output::{OutputListener, Stream};

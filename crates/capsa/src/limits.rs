@@ -46,6 +46,12 @@ pub struct Limits {
     /// Bytes of stdin the guest may read. Streamed stdin is read as the guest asks for it, inside the
     /// deadline. By default 16 MiB. Error code: `input_limit_exceeded`.
     pub max_stdin: ByteSize,
+    /// Bytes of a session's files: the regular files under its `/work` directory, written by the host
+    /// ([`Session::write_file`](crate::Session::write_file)) or by the guest. A host write past it is
+    /// refused before anything is written; an evaluation that leaves `/work` over it ends with this code
+    /// and discards the session's state (the files stay as they are). By default 64 MiB. Error code:
+    /// `files_limit_exceeded`.
+    pub max_files: ByteSize,
 }
 
 impl Default for Limits {
@@ -63,6 +69,8 @@ impl Default for Limits {
             // A component (Python) has 14 core instances; a plain module has one.
             max_instances: 16,
             max_stdin: ByteSize::mib(16),
+            // Room for a data set an agent works on; a session's files live on the host's disk.
+            max_files: ByteSize::mib(64),
         }
     }
 }
@@ -104,6 +112,10 @@ pub struct LimitOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long, value_name = "SIZE", default_value = clap_default(|l| l.max_stdin.to_string())))]
     pub max_stdin: Option<ByteSize>,
+    /// Bytes of a session's files (its /work directory)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SIZE", default_value = clap_default(|l| l.max_files.to_string())))]
+    pub max_files: Option<ByteSize>,
 }
 
 /// A default of [`Limits::default`] as `--help` shows it (made once, when the CLI builds its parser).
@@ -123,6 +135,7 @@ impl LimitOverrides {
             max_host_calls: self.max_host_calls.unwrap_or(base.max_host_calls),
             max_egress: self.max_egress.unwrap_or(base.max_egress),
             max_stdin: self.max_stdin.unwrap_or(base.max_stdin),
+            max_files: self.max_files.unwrap_or(base.max_files),
             ..base.clone()
         }
     }
@@ -154,6 +167,7 @@ impl LimitOverrides {
             ("max_output", self.max_output, base.max_output),
             ("max_egress", self.max_egress, base.max_egress),
             ("max_stdin", self.max_stdin, base.max_stdin),
+            ("max_files", self.max_files, base.max_files),
         ] {
             if let Some(asked) = asked
                 && asked.bytes() > max.bytes()
@@ -342,6 +356,7 @@ mod tests {
             ("`max_table_elements`", d.max_table_elements.to_string()),
             ("`max_instances`", d.max_instances.to_string()),
             ("`max_stdin`", d.max_stdin.to_string()),
+            ("`max_files`", d.max_files.to_string()),
         ];
         for (field, default) in expected {
             let row = doc

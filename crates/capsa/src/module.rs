@@ -1,9 +1,9 @@
 //! A loaded module: compiled (or taken from the cache), linked, and ready to run in fresh sandboxes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest as _, Sha256};
-use wasmtime::{ExternType, FuncType, InstancePre};
+use wasmtime::{ExternType, FuncType, InstancePre, Mutability};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::cache::{Artifact, ArtifactSource, Digest, WasmKind, hex};
@@ -29,6 +29,12 @@ pub(crate) struct ModuleInner {
     digest: Digest,
     source: ArtifactSource,
     functions: Vec<(String, FuncType)>,
+    /// The exported mutable globals of a core module, by name: the globals a session snapshot
+    /// captures.
+    mutable_globals: Vec<String>,
+    /// The contents of the memory of a fresh instance (its copy-on-write image), taken once when a
+    /// session snapshot first needs to compare against it.
+    initial_memory: OnceLock<Arc<[u8]>>,
 }
 
 /// A compiled artifact linked against the engine's host functions, ready to instantiate.
@@ -95,6 +101,8 @@ impl Module {
             digest: self.inner.digest,
             source: self.inner.source,
             functions: Vec::new(),
+            mutable_globals: Vec::new(),
+            initial_memory: OnceLock::new(),
         };
         Ok(Module {
             engine: self.engine,
@@ -124,7 +132,7 @@ impl Module {
                 .cache
                 .get_or_compile(&inner.wasmtime, &digest, source, deadline)?;
         let link_error = |e: wasmtime::Error| Error::invalid_module(format!("{e:#}"));
-        let (linked, functions) = match artifact {
+        let (linked, functions, mutable_globals) = match artifact {
             Artifact::Module(module) => {
                 let pre = inner
                     .linkers
@@ -138,7 +146,16 @@ impl Module {
                         _ => None,
                     })
                     .collect();
-                (Linked::Core(pre), functions)
+                let mutable_globals = module
+                    .exports()
+                    .filter_map(|export| match export.ty() {
+                        ExternType::Global(ty) if ty.mutability() == Mutability::Var => {
+                            Some(export.name().to_owned())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                (Linked::Core(pre), functions, mutable_globals)
             }
             Artifact::Component(component) => {
                 let pre = inner
@@ -146,7 +163,7 @@ impl Module {
                     .component
                     .instantiate_pre(&component)
                     .map_err(link_error)?;
-                (Linked::Runtime(pre), Vec::new())
+                (Linked::Runtime(pre), Vec::new(), Vec::new())
             }
         };
         Ok(Module {
@@ -156,6 +173,8 @@ impl Module {
                 digest,
                 source,
                 functions,
+                mutable_globals,
+                initial_memory: OnceLock::new(),
             }),
         })
     }
@@ -206,6 +225,21 @@ impl Module {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, ty)| ty)
+    }
+
+    /// The exported mutable globals of a core module, by name.
+    pub(crate) fn mutable_globals(&self) -> &[String] {
+        &self.inner.mutable_globals
+    }
+
+    /// The memory of a fresh instance, if [`Module::keep_initial_memory`] has kept it.
+    pub(crate) fn initial_memory(&self) -> Option<Arc<[u8]>> {
+        self.inner.initial_memory.get().cloned()
+    }
+
+    /// Keeps `memory` as the memory of a fresh instance (the first one kept wins).
+    pub(crate) fn keep_initial_memory(&self, memory: Arc<[u8]>) -> Arc<[u8]> {
+        self.inner.initial_memory.get_or_init(|| memory).clone()
     }
 
     pub(crate) fn from_inner(engine: &Engine, inner: Arc<ModuleInner>) -> Module {

@@ -141,7 +141,7 @@ impl Protected {
 }
 
 /// Opens the directory `name` beneath `dir`, refusing a symlink (`ELOOP`).
-fn open_dir_at(dir: RawFd, name: &OsStr) -> io::Result<OwnedFd> {
+pub(crate) fn open_dir_at(dir: RawFd, name: &OsStr) -> io::Result<OwnedFd> {
     let name = CString::new(name.as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path holds a NUL byte"))?;
     // SAFETY: `name` is a NUL-terminated string that outlives the call; `dir` is an open descriptor
@@ -161,7 +161,7 @@ fn open_dir_at(dir: RawFd, name: &OsStr) -> io::Result<OwnedFd> {
 }
 
 /// Whether `name` beneath `dir` is a symlink (not followed).
-fn is_symlink_at(dir: RawFd, name: &OsStr) -> bool {
+pub(crate) fn is_symlink_at(dir: RawFd, name: &OsStr) -> bool {
     let Ok(name) = CString::new(name.as_bytes()) else {
         return false;
     };

@@ -9,7 +9,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("vocabulary", &["error", "limits", "outcome", "receipt"]),
     (
         "artifacts and capture",
-        &["cache", "compile", "mount", "output"],
+        &["cache", "compile", "files", "mount", "output"],
     ),
     ("policy", &["call", "capability"]),
     ("host", &["host"]),

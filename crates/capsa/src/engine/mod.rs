@@ -49,6 +49,8 @@ pub(crate) struct EngineInner {
     pub(crate) cpu_budget: bool,
     pub(crate) compile_limits: CompileLimits,
     pub(crate) max_wasm_stack: usize,
+    /// Where sessions make their files' directories; `None` is the system's temporary directory.
+    pub(crate) session_dir: Option<PathBuf>,
     pooling: bool,
     /// Which instance allocator is in use, and why, for people (`capsa doctor`).
     allocator: String,
@@ -73,6 +75,7 @@ pub struct EngineBuilder {
     max_wasm_stack: usize,
     pooling: bool,
     compile_limits: CompileLimits,
+    session_dir: Option<PathBuf>,
 }
 
 impl Default for EngineBuilder {
@@ -83,6 +86,7 @@ impl Default for EngineBuilder {
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             pooling: true,
             compile_limits: CompileLimits::default(),
+            session_dir: None,
         }
     }
 }
@@ -124,6 +128,16 @@ impl EngineBuilder {
     /// own and logs a warning once. `false` skips the attempt.
     pub fn pooling(mut self, enabled: bool) -> Self {
         self.pooling = enabled;
+        self
+    }
+
+    /// Where sessions keep their files (`/work`, [`Session::write_file`](crate::Session::write_file)):
+    /// each session that has files gets a private directory (mode 0700) under this one, made when it
+    /// first needs it and removed with everything in it when the session is dropped. By default
+    /// (`None`) the system's temporary directory (`$TMPDIR`, else `/tmp`). It must not overlap the
+    /// artifact cache.
+    pub fn session_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.session_dir = dir;
         self
     }
 
@@ -170,6 +184,7 @@ impl EngineBuilder {
                 cpu_budget: self.cpu_budget,
                 compile_limits: self.compile_limits,
                 max_wasm_stack: self.max_wasm_stack,
+                session_dir: self.session_dir,
                 pooling,
                 allocator,
                 ticker,

@@ -166,6 +166,23 @@ impl HostCalls {
         }
     }
 
+    /// Host calls started and not read: state a session snapshot cannot carry.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The handle the next call will get. Handles are never reused within a sandbox, so a snapshot
+    /// carries this and a sandbox restored from it goes on from there: a handle the guest kept from
+    /// before names no new call.
+    pub(crate) fn next_handle(&self) -> u32 {
+        self.next_handle
+    }
+
+    /// Goes on numbering handles from `next` (a restored sandbox).
+    pub(crate) fn set_next_handle(&mut self, next: u32) {
+        self.next_handle = next.max(1);
+    }
+
     /// Starts the next call in the same sandbox with fresh counters and these caps. Host calls still
     /// in flight are abandoned (their tasks aborted).
     pub(crate) fn reset(&mut self, max_calls: u64, max_egress: u64) {

@@ -14,6 +14,7 @@ mod runtime;
 mod scan;
 mod script;
 mod session;
+mod snapshot;
 mod typescript;
 mod wizer;
 
@@ -30,6 +31,7 @@ use runtime::Runtime;
 
 pub use script::{Rejections, Script};
 pub use session::{Compiled, Session, SessionStats};
+pub use snapshot::{Snapshot, SnapshotKey};
 
 /// Why wasm has no script runtime.
 const NOT_A_SCRIPT: &str = "a wasm module is not a script: use `Engine::load`";

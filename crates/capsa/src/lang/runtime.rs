@@ -40,6 +40,11 @@ pub(crate) struct Runtime {
     trusted: bool,
     /// Whether the runtime compiles cells to bytecode (`Session::compile`).
     pub(crate) bytecode: bool,
+    /// Whether a session's state can be captured (`Session::snapshot`): a core module whose state
+    /// between calls is its memory and exported globals (`wizer::check_capturable`).
+    pub(crate) snapshots: bool,
+    /// Whether scripts can reach files (WASI filesystem), so a session mounts its files at `/work`.
+    pub(crate) files: bool,
     /// Exception messages get the `Uncaught ` prefix (JavaScript's way; Python prints
     /// `ZeroDivisionError: division by zero`).
     pub(crate) uncaught_prefix: bool,
@@ -59,12 +64,15 @@ enum Preinit {
 /// QuickJS-ng, for JavaScript and TypeScript.
 pub(crate) static JAVASCRIPT: Runtime = Runtime {
     name: "JavaScript",
-    kind: "capsa-js/wizer-48.0.8/1",
+    kind: "capsa-js/wizer-48.0.8/2",
     wasm: include_bytes!(env!("CAPSA_JS_RUNTIME_WASM")),
     wasm_sha256: env!("CAPSA_JS_RUNTIME_WASM_SHA256"),
     preinit: Preinit::Wizer,
     trusted: true,
     bytecode: true,
+    snapshots: true,
+    // QuickJS as capsa builds it has no file API: a JavaScript session's files are the host's.
+    files: false,
     uncaught_prefix: true,
     is_incomplete: |input| scan::scan(input, usize::MAX).open,
     digest: OnceLock::new(),
@@ -79,6 +87,8 @@ pub(crate) static PYTHON: Runtime = Runtime {
     preinit: Preinit::AtBuild,
     trusted: false,
     bytecode: false,
+    snapshots: false,
+    files: true,
     uncaught_prefix: false,
     is_incomplete: scan::python_open,
     digest: OnceLock::new(),

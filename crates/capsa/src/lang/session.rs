@@ -10,13 +10,17 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::call::Call;
+use crate::capability::DirGrant;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
+use crate::files::{FileEntry, WORK_DIR, WorkDir, WorkPath, over_cap};
 use crate::lang::Language;
 use crate::lang::runtime::Runtime;
 use crate::lang::script::{apply_answer, encode_request};
+use crate::lang::snapshot::{PYTHON_UNSUPPORTED, Snapshot, SnapshotInner};
 use crate::lang::typescript::{self, SourceMap};
 use crate::module::Module;
+use crate::outcome::failure;
 use crate::receipt::Receipt;
 use crate::sandbox::{Prepared, Sandbox};
 
@@ -27,6 +31,12 @@ use crate::sandbox::{Prepared, Sandbox};
 /// [`Limits`](crate::Limits); the memory limit covers the session's whole life. An evaluation that ends
 /// in a trap or a limit discards the sandbox: the next one starts fresh (see [`SessionStats::resets`]).
 /// A script's own exceptions keep the state.
+///
+/// A session has files: its own directory, which Python scripts see at `/work` and the host reaches
+/// with [`Session::write_file`], [`Session::read_file`] and [`Session::list_files`], capped by
+/// [`Limits::max_files`](crate::Limits::max_files) and removed when the session is dropped. A
+/// JavaScript or TypeScript session can [`snapshot`](Session::snapshot) its state (memory, globals
+/// and files) and [`fork`](Engine::fork) new sessions from it (`docs/sessions.md`).
 ///
 /// ```no_run
 /// use capsa::{Call, Engine, Language};
@@ -48,6 +58,15 @@ pub struct Session {
     call: Call,
     sandbox: Option<Sandbox>,
     stats: SessionStats,
+    /// The session's files, once it has any (or once a script could make some).
+    files: Option<WorkDir>,
+    /// Where its files' directory is made.
+    files_base: Option<std::path::PathBuf>,
+    /// The snapshot a fork starts from, until its first sandbox is restored from it.
+    origin: Option<Snapshot>,
+    /// The limit (or trap) that threw the state away since the last [`Session::reset`]: a snapshot
+    /// now would silently be of a fresh runtime.
+    discarded_by: Option<ErrorCode>,
 }
 
 /// What a session has done so far.
@@ -100,6 +119,15 @@ impl Session {
                 "sessions run JavaScript, TypeScript or Python; a wasm module runs with `Module::run`",
             )
         })?;
+        if descriptor.files
+            && let Some(grant) = call.grants.dirs.iter().find(|d| under_work(&d.guest_path))
+        {
+            return Err(Error::invalid_input(format!(
+                "a session's own files are at {WORK_DIR}: mount `{}` elsewhere than `{}`",
+                grant.host_path.display(),
+                grant.guest_path
+            )));
+        }
         let runtime = descriptor.module(engine)?;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Ok(Session {
@@ -110,7 +138,173 @@ impl Session {
             call,
             sandbox: None,
             stats: SessionStats::default(),
+            files: None,
+            files_base: engine.inner.session_dir.clone(),
+            origin: None,
+            discarded_by: None,
         })
+    }
+
+    /// A session in `snapshot`'s state (see [`Engine::fork`]).
+    pub(crate) fn fork(engine: &Engine, snapshot: &Snapshot, call: Call) -> Result<Session> {
+        let inner = &snapshot.inner;
+        let limits = &call.limits;
+        if snapshot.memory_bytes() > limits.memory.bytes() {
+            return Err(Error::new(
+                ErrorCode::MemoryLimitExceeded,
+                format!(
+                    "the snapshot's {} of linear memory is over the fork's {} memory limit",
+                    crate::limits::ByteSize(snapshot.memory_bytes()).approx(),
+                    limits.memory
+                ),
+            ));
+        }
+        if snapshot.files_bytes() > limits.max_files.bytes() {
+            return Err(over_cap(snapshot.files_bytes(), limits.max_files));
+        }
+        let mut session = Session::new(engine, inner.language, call)?;
+        if !inner.files.is_empty() {
+            session.files_dir()?.restore(&inner.files)?;
+        }
+        if inner.memory.is_some() {
+            session.origin = Some(snapshot.clone());
+        }
+        Ok(session)
+    }
+
+    /// The session's state now, as an immutable [`Snapshot`] to fork sessions from
+    /// ([`Engine::fork`]) or to store ([`Snapshot::to_bytes`]). The session goes on unchanged. A
+    /// session that has not evaluated anything yet snapshots as a fresh runtime with its files.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a Python session (not supported yet: see `docs/sessions.md`); `conflict`
+    /// when the session's state is not one to keep: it hit a limit or trapped since its last
+    /// [`Session::reset`] (its state was thrown away), its last evaluation was cancelled half-way, or
+    /// host calls it started are still in flight; `files_limit_exceeded` when its files are over its
+    /// `max_files` limit.
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(self.snapshot_async())
+    }
+
+    /// As [`Session::snapshot`], in an async runtime. Runs no guest code; the first snapshot on an
+    /// engine also takes the runtime's initial memory image (a few milliseconds, once).
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::snapshot`].
+    pub async fn snapshot_async(&mut self) -> Result<Snapshot> {
+        if !self.descriptor.snapshots {
+            return Err(Error::invalid_input(PYTHON_UNSUPPORTED));
+        }
+        if let Some(code) = self.discarded_by {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "the session hit `{code}` since its last reset, which threw its state away: \
+                     reset it before taking a snapshot"
+                ),
+            ));
+        }
+        let memory = match &mut self.sandbox {
+            Some(sandbox) => sandbox.capture().await?.map(Arc::new),
+            None => self
+                .origin
+                .as_ref()
+                .and_then(|origin| origin.inner.memory.clone()),
+        };
+        let files = match &self.files {
+            Some(files) => files.read_all(self.call.limits.max_files)?,
+            None => Vec::new(),
+        };
+        Ok(Snapshot {
+            inner: Arc::new(SnapshotInner {
+                language: self.language,
+                memory,
+                files,
+            }),
+        })
+    }
+
+    /// Writes `contents` to the file `path` of the session's files: `data/in.csv` or
+    /// `/work/data/in.csv`, making the directories on the way and replacing a file that is there.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a path with `..` or NUL, outside `/work`, or through a symbolic link (the
+    /// host never follows one a script made); `files_limit_exceeded` when the session's files would
+    /// then be over its `max_files` limit (nothing is written); `internal` for a failure of the
+    /// host's disk.
+    pub fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
+        let path = WorkPath::parse(path)?;
+        let cap = self.call.limits.max_files;
+        self.files_dir()?.write(&path, contents, cap)
+    }
+
+    /// The contents of the file `path` of the session's files (as for [`Session::write_file`]).
+    ///
+    /// # Errors
+    ///
+    /// `not_found` when there is no such file; `invalid_input` for a bad path, a symbolic link or a
+    /// directory; `files_limit_exceeded` for a file larger than the session's `max_files` limit.
+    pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let path = WorkPath::parse(path)?;
+        match &self.files {
+            Some(files) => files.read(&path, self.call.limits.max_files),
+            None => Err(Error::new(
+                ErrorCode::NotFound,
+                format!(
+                    "no file `{}` in {WORK_DIR}",
+                    String::from_utf8_lossy(&path.to_bytes())
+                ),
+            )),
+        }
+    }
+
+    /// The regular files of the session, with their sizes, sorted by path (symbolic links and
+    /// directories are not listed).
+    ///
+    /// # Errors
+    ///
+    /// `files_limit_exceeded` when a script made more than 100,000 entries or nested directories
+    /// more than 64 deep; `internal` when the directory cannot be read.
+    pub fn list_files(&self) -> Result<Vec<FileEntry>> {
+        match &self.files {
+            Some(files) => files.list(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The session's files' directory, made now if it has none.
+    fn files_dir(&mut self) -> Result<&WorkDir> {
+        if self.files.is_none() {
+            self.files = Some(WorkDir::create(self.files_base.as_deref())?);
+        }
+        self.files
+            .as_ref()
+            .ok_or_else(|| Error::internal("the session's files vanished"))
+    }
+
+    /// A new sandbox for the session: restored from the snapshot it was forked from, if it has not
+    /// run yet, else fresh; with its files mounted at `/work` for a runtime that reaches files.
+    async fn open_sandbox(&mut self) -> Result<Sandbox> {
+        let mounted;
+        let call = if self.descriptor.files {
+            let host = self.files_dir()?.host_path().to_path_buf();
+            let mut call = self.call.clone();
+            call.grants.dirs.insert(0, DirGrant::new(host, WORK_DIR));
+            mounted = call;
+            &mounted
+        } else {
+            &self.call
+        };
+        let sandbox = match self.origin.as_ref().and_then(|o| o.inner.memory.clone()) {
+            Some(memory) => Sandbox::restore(&self.runtime, call, &memory).await?,
+            None => Sandbox::open(&self.runtime, call)?,
+        };
+        self.origin = None;
+        Ok(sandbox)
     }
 
     /// Evaluates `code` in the session. The receipt's result is the value of its last expression.
@@ -233,8 +427,16 @@ impl Session {
         Ok(receipt)
     }
 
-    /// Throws the state away: the next evaluation starts in a fresh sandbox.
+    /// Throws the state away: the next evaluation starts in a fresh sandbox (also for a fork: from a
+    /// fresh runtime, not from its snapshot). The session's files stay.
     pub fn reset(&mut self) {
+        self.discard();
+        self.origin = None;
+        self.discarded_by = None;
+    }
+
+    /// Drops the sandbox and its state.
+    fn discard(&mut self) {
         if self.sandbox.take().is_some() {
             self.stats.resets += 1;
         }
@@ -288,11 +490,15 @@ impl Session {
         })?;
         // An earlier evaluation was dropped half-way (its future cancelled): start over.
         if self.sandbox.as_ref().is_some_and(Sandbox::is_poisoned) {
-            self.reset();
+            self.discard();
+            self.discarded_by.get_or_insert(ErrorCode::Timeout);
         }
-        let sandbox = match &mut self.sandbox {
-            Some(sandbox) => sandbox,
-            slot => slot.insert(Sandbox::open(&self.runtime, &self.call)?),
+        if self.sandbox.is_none() {
+            let sandbox = self.open_sandbox().await?;
+            self.sandbox = Some(sandbox);
+        }
+        let Some(sandbox) = self.sandbox.as_mut() else {
+            return Err(Error::internal("the session's sandbox vanished"));
         };
         let mut receipt = sandbox
             .invoke(&Prepared::runtime(request), &self.call.limits)
@@ -301,9 +507,21 @@ impl Session {
         let answer = apply_answer(&mut receipt, self.descriptor, source_map);
         // A limit the runtime reported itself (out of memory, too deep a recursion) ends the sandbox
         // too.
-        let limited = receipt
+        let mut limited = receipt
             .code()
             .is_some_and(|code| code.is_limit() || code == ErrorCode::Trap);
+        // A script that left /work over the cap: the evaluation ends with the files limit (unless
+        // the host stopped it for another) and the state goes, as for any limit.
+        if self.descriptor.files
+            && let Some(files) = &self.files
+            && let Some(over) = files_over(files, self.call.limits.max_files)?
+        {
+            if !limited {
+                receipt.error = Some(failure(ErrorCode::FilesLimitExceeded, over.to_string()));
+                receipt.result = None;
+            }
+            limited = true;
+        }
 
         let stats = &mut self.stats;
         stats.evals += 1;
@@ -314,7 +532,8 @@ impl Session {
         }
         stats.memory_peak_bytes = stats.memory_peak_bytes.max(receipt.stats.memory_peak_bytes);
         if poisoned || limited {
-            self.reset();
+            self.discard();
+            self.discarded_by = Some(receipt.code().unwrap_or(ErrorCode::Trap));
         }
         Ok((receipt, answer))
     }
@@ -330,6 +549,25 @@ impl Engine {
     pub fn session(&self, language: Language, call: Call) -> Result<Session> {
         Session::new(self, language, call)
     }
+}
+
+/// Why the session's files are over `cap`, if they are.
+fn files_over(files: &WorkDir, cap: crate::limits::ByteSize) -> Result<Option<Error>> {
+    match files.usage() {
+        Ok(usage) if usage.bytes > cap.bytes() => Ok(Some(over_cap(usage.bytes, cap))),
+        Ok(_) => Ok(None),
+        Err(e) if e.code() == ErrorCode::FilesLimitExceeded => Ok(Some(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a guest path is `/work` or beneath it.
+fn under_work(guest_path: &str) -> bool {
+    let trimmed = guest_path.trim_end_matches('/');
+    trimmed == WORK_DIR
+        || trimmed
+            .strip_prefix(WORK_DIR)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// A session cell as protocol source: a script, never a module.

@@ -45,7 +45,110 @@ pub(crate) fn preinitialize(wasm: &[u8]) -> Result<Vec<u8>> {
     let mut state = Snapshot { store, instance };
     let snapshot = now(wizer.snapshot(&context, &mut state))
         .ok_or_else(|| Error::internal("the runtime snapshot did not complete synchronously"))?;
-    snapshot.map_err(|e| failed("snapshot", e))
+    let preinitialized = snapshot.map_err(|e| failed("snapshot", e))?;
+    check_capturable(&preinitialized)?;
+    Ok(preinitialized)
+}
+
+/// Refuses a runtime whose state between calls is more than a session snapshot captures
+/// (`crate::sandbox` snapshot: the one memory, exported as `memory`, and the exported mutable
+/// globals): an imported memory, table or global, another memory, a mutable global that is not
+/// exported, or code that changes a table or a data segment (`table.set`, `memory.init`, …), whose
+/// state no export reaches.
+pub(crate) fn check_capturable(wasm: &[u8]) -> Result<()> {
+    use wasmparser::{ExternalKind, Operator, Payload, TypeRef};
+    let refuse = |why: String| {
+        Error::internal(format!(
+            "the language runtime cannot be snapshotted: {why} (a change to guests/js broke what \
+             `Session::snapshot` relies on)"
+        ))
+    };
+    let parse = |e: wasmparser::BinaryReaderError| refuse(format!("it does not parse: {e}"));
+    let mut memories = 0;
+    let mut mutable_globals = Vec::new();
+    let mut globals = 0u32;
+    let mut exported_globals = Vec::new();
+    let mut memory_exported = false;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.map_err(parse)? {
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    let import = import.map_err(parse)?;
+                    match import.ty {
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => {}
+                        _ => {
+                            return Err(refuse(format!(
+                                "it imports `{}::{}`, which is not a function",
+                                import.module, import.name
+                            )));
+                        }
+                    }
+                }
+            }
+            Payload::MemorySection(section) => {
+                for memory in section {
+                    if memory.map_err(parse)?.shared {
+                        return Err(refuse("its memory is shared".into()));
+                    }
+                    memories += 1;
+                }
+            }
+            Payload::GlobalSection(section) => {
+                for global in section {
+                    if global.map_err(parse)?.ty.mutable {
+                        mutable_globals.push(globals);
+                    }
+                    globals += 1;
+                }
+            }
+            Payload::ExportSection(section) => {
+                for export in section {
+                    let export = export.map_err(parse)?;
+                    match export.kind {
+                        ExternalKind::Global => exported_globals.push(export.index),
+                        ExternalKind::Memory => memory_exported |= export.name == "memory",
+                        _ => {}
+                    }
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                let mut operators = body.get_operators_reader().map_err(parse)?;
+                while !operators.eof() {
+                    let operator = operators.read().map_err(parse)?;
+                    let changes = match operator {
+                        Operator::TableSet { .. } => Some("table.set"),
+                        Operator::TableGrow { .. } => Some("table.grow"),
+                        Operator::TableFill { .. } => Some("table.fill"),
+                        Operator::TableCopy { .. } => Some("table.copy"),
+                        Operator::TableInit { .. } => Some("table.init"),
+                        Operator::ElemDrop { .. } => Some("elem.drop"),
+                        Operator::MemoryInit { .. } => Some("memory.init"),
+                        Operator::DataDrop { .. } => Some("data.drop"),
+                        _ => None,
+                    };
+                    if let Some(op) = changes {
+                        return Err(refuse(format!("its code uses `{op}`")));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if memories != 1 || !memory_exported {
+        return Err(refuse(format!(
+            "it has {memories} memories; it must have one, exported as `memory`"
+        )));
+    }
+    if let Some(hidden) = mutable_globals
+        .iter()
+        .find(|g| !exported_globals.contains(g))
+    {
+        return Err(refuse(format!(
+            "its mutable global {hidden} is not exported (export it, as guests/js/build.rs exports \
+             `__stack_pointer`)"
+        )));
+    }
+    Ok(())
 }
 
 struct Snapshot {
@@ -88,5 +191,48 @@ fn now<F: Future>(future: F) -> Option<F::Output> {
     {
         Poll::Ready(output) => Some(output),
         Poll::Pending => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(wat: &str) -> Result<()> {
+        check_capturable(&wat::parse_str(wat).unwrap())
+    }
+
+    #[test]
+    fn state_a_snapshot_cannot_reach_refuses_the_runtime() {
+        check(r#"(module (memory (export "memory") 1) (global (export "sp") (mut i32) (i32.const 0)))"#)
+            .unwrap();
+        for (wat, why) in [
+            (
+                r#"(module (memory (export "memory") 1) (global (mut i32) (i32.const 0)))"#,
+                "not exported",
+            ),
+            (r#"(module (memory 1))"#, "one, exported"),
+            (
+                r#"(module (memory (export "memory") 1) (memory 1))"#,
+                "2 memories",
+            ),
+            (
+                r#"(module (import "m" "mem" (memory 1)) (memory (export "memory") 1))"#,
+                "imports",
+            ),
+            (
+                r#"(module (memory (export "memory") 1) (table 1 funcref)
+                    (func (table.set (i32.const 0) (ref.null func))))"#,
+                "table.set",
+            ),
+            (
+                r#"(module (memory (export "memory") 1) (data "x")
+                    (func (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1))))"#,
+                "memory.init",
+            ),
+        ] {
+            let e = check(wat).unwrap_err();
+            assert!(e.message().contains(why), "{why}: {e}");
+        }
     }
 }

@@ -10,6 +10,7 @@ mod classify;
 mod cpu;
 mod entry;
 mod http_proxy;
+mod snapshot;
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use cpu::cpu_metered;
 pub(crate) use entry::{Prepared, prepare};
 use entry::{call_component, call_with_strings, number_json};
 use http_proxy::IncomingRequest;
+pub(crate) use snapshot::{GlobalValue, MemoryState, PAGE_SIZE};
 
 /// The entry points of a module, which run it in sandboxes (this layer), documented with the type.
 impl Module {
@@ -128,6 +130,8 @@ pub(crate) struct Sandbox {
     /// A call ended in a trap or a limit: the guest's state may be half-updated, so nothing more may
     /// run here.
     poisoned: bool,
+    /// The time [`Sandbox::restore`] took, reported as the first call's `instantiate_us`.
+    restored_us: Option<u64>,
 }
 
 impl Sandbox {
@@ -149,6 +153,7 @@ impl Sandbox {
             instance: None,
             capture,
             poisoned: false,
+            restored_us: None,
         })
     }
 
@@ -192,6 +197,9 @@ impl Sandbox {
             );
             metered.await
         };
+        if let Some(restored_us) = self.restored_us.take() {
+            instantiate_us = restored_us;
+        }
         let stats = Stats {
             wall_us: micros(started.elapsed()),
             instantiate_us,

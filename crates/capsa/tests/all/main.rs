@@ -2,6 +2,7 @@
 
 mod cache;
 mod capabilities;
+mod files;
 mod functions;
 mod http_allowlist;
 mod http_component;
@@ -14,6 +15,7 @@ mod python;
 mod regression;
 mod scripts;
 mod sessions;
+mod snapshot;
 mod syntax;
 
 use std::sync::OnceLock;
