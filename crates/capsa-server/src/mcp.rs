@@ -15,7 +15,6 @@
 use std::sync::Arc;
 
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use capsa::{ErrorCode, HumanDuration, Language, LimitOverrides, Receipt};
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -29,10 +28,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::auth::{Access, Auth};
 use crate::error::ApiError;
 use crate::function::{Function, GrantSpec, Programs, Trust};
 use crate::gateway::{Gateway, Input};
+use crate::sessions::{CreateSession, ForkSession, SessionInfo};
 
 /// Who makes a call over HTTP: put into the request's extensions by the gateway once the token is
 /// checked, read back by every tool.
@@ -127,6 +126,69 @@ fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     rmcp::handler::server::common::schema_for_input::<T>().unwrap_or_default()
 }
 
+/// `create_session`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateSessionArgs {
+    /// `js`, `ts` or `py`.
+    language: Lang,
+    /// How long the session lives after its last use, e.g. `10m`; at most the server's maximum.
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+/// `exec`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExecArgs {
+    /// The session's id, from `create_session` or `fork`.
+    session: String,
+    /// The code to evaluate in the session's state.
+    code: String,
+}
+
+/// `write_file`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WriteFileArgs {
+    /// The session's id.
+    session: String,
+    /// Path relative to `/work`, e.g. `data/input.csv`; directories are made as needed.
+    path: String,
+    /// The contents as UTF-8 text (give this or `content_base64`).
+    #[serde(default)]
+    content: Option<String>,
+    /// The contents as base64, for bytes that are not text.
+    #[serde(default)]
+    content_base64: Option<String>,
+}
+
+/// `read_file`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReadFileArgs {
+    /// The session's id.
+    session: String,
+    /// Path relative to `/work`.
+    path: String,
+}
+
+/// The arguments of the tools that take only a session.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SessionArgs {
+    /// The session's id.
+    session: String,
+}
+
+/// `fork`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ForkArgs {
+    /// The snapshot's id, from `snapshot`.
+    snapshot: String,
+}
+
 #[tool_router]
 impl Mcp {
     /// Tools for the local user of `capsa mcp` (stdio): every call is [`LOCAL_OWNER`]'s.
@@ -155,20 +217,28 @@ impl Mcp {
         Args(args): Args<RunCode>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.owner(&context)?;
+        let owner = self.owner(&context)?;
         let language = Language::from(args.language);
         let limits = LimitOverrides {
-            timeout: args.timeout.as_deref().map(parse_timeout).transpose()?,
+            timeout: args
+                .timeout
+                .as_deref()
+                .map(|t| parse_duration("timeout", t))
+                .transpose()?,
             ..LimitOverrides::default()
         };
         limits
             .check_within(&self.gateway.base_limits)
             .map_err(|e| invalid_params(e.code(), e.message()))?;
         if !args.files.is_empty() {
-            return Err(invalid_params(
-                ErrorCode::InvalidInput,
-                "`files` needs session files, which this build does not have yet",
-            ));
+            let files = args
+                .files
+                .iter()
+                .map(|f| Ok((f.path.as_str(), contents(f.content.as_deref(), f.content_base64.as_deref())?)))
+                .collect::<Result<Vec<_>, ErrorData>>()?;
+            return self
+                .run_with_files(&owner, language, limits, &files, &args.code)
+                .await;
         }
         let gateway = &self.gateway;
         let program = match Programs::compile(
@@ -209,11 +279,201 @@ impl Mcp {
             Err(e) => refused(e),
         }
     }
+    /// Opens a session.
+    #[tool(
+        input_schema = schema::<CreateSessionArgs>(),
+        description = "Open a stateful session in JavaScript (js), TypeScript (ts) or Python (py): variables and functions persist from one `exec` to the next, and the session has a private /work directory (see write_file/read_file; Python code reads it with open('/work/...')). Returns the session's `id`. Sessions expire when idle; close them with close_session."
+    )]
+    async fn create_session(
+        &self,
+        Args(args): Args<CreateSessionArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = self.owner(&context)?;
+        let request = CreateSession {
+            language: Language::from(args.language).to_string(),
+            ttl: args.ttl.as_deref().map(|t| parse_duration("ttl", t)).transpose()?,
+            ..CreateSession::default()
+        };
+        match self.gateway.sessions.create(&owner, request).await {
+            Ok(info) => Ok(session_result("opened", &info)),
+            Err(e) => refused(e),
+        }
+    }
+
+    /// Evaluates code in a session.
+    #[tool(
+        input_schema = schema::<ExecArgs>(),
+        description = "Evaluate code in a session's state. The result is the value of the last expression; print/console.log go to stdout. A limit (timeout, memory) resets the session's state; an exception keeps it. Returns outcome, stdout, stderr, result and stats."
+    )]
+    async fn exec(
+        &self,
+        Args(args): Args<ExecArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = self.owner(&context)?;
+        match self
+            .gateway
+            .sessions
+            .exec(&owner, &args.session, &args.code, None)
+            .await
+        {
+            Ok(receipt) => Ok(receipt_result(&receipt)),
+            Err(e) => refused(e),
+        }
+    }
+
+    /// Writes a file into a session's `/work`.
+    #[tool(
+        input_schema = schema::<WriteFileArgs>(),
+        description = "Write a file into a session's /work directory (text in `content`, or bytes in `content_base64`), replacing what was there. The files count against the session's file limit."
+    )]
+    async fn write_file(
+        &self,
+        Args(args): Args<WriteFileArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = self.owner(&context)?;
+        let bytes = contents(args.content.as_deref(), args.content_base64.as_deref())?;
+        let sessions = &self.gateway.sessions;
+        match sessions
+            .write_file(&owner, &args.session, &args.path, &bytes)
+            .await
+        {
+            Ok(()) => Ok(structured(
+                format!("wrote {} bytes to /work/{}", bytes.len(), args.path),
+                json!({ "path": args.path, "size": bytes.len() }),
+            )),
+            Err(e) => refused(e),
+        }
+    }
+
+    /// Reads a file out of a session's `/work`.
+    #[tool(
+        input_schema = schema::<ReadFileArgs>(),
+        description = "Read a file from a session's /work directory: `content` when it is UTF-8 text, `content_base64` otherwise."
+    )]
+    async fn read_file(
+        &self,
+        Args(args): Args<ReadFileArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = self.owner(&context)?;
+        let sessions = &self.gateway.sessions;
+        let bytes = match sessions.read_file(&owner, &args.session, &args.path).await {
+            Ok(bytes) => bytes,
+            Err(e) => return refused(e),
+        };
+        let size = bytes.len();
+        let mut value = serde_json::Map::new();
+        value.insert("path".into(), args.path.clone().into());
+        value.insert("size".into(), size.into());
+        let (field, content) = capsa_wire::bytes::encode("content", bytes);
+        let text = match (&content, field.as_str()) {
+            (Value::String(text), "content") => text.clone(),
+            _ => format!("/work/{} is {size} bytes that are not UTF-8: see `content_base64`", args.path),
+        };
+        value.insert(field, content);
+        Ok(structured(text, Value::Object(value)))
+    }
+
+    /// Lists a session's files.
+    #[tool(
+        input_schema = schema::<SessionArgs>(),
+        description = "List the files in a session's /work directory, with their sizes in bytes."
+    )]
+    async fn list_files(
+        &self,
+        Args(args): Args<SessionArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = self.owner(&context)?;
+        match self.gateway.sessions.list_files(&owner, &args.session).await {
+            Ok(files) => {
+                let text = if files.is_empty() {
+                    "no files in /work".to_owned()
+                } else {
+                    files
+                        .iter()
+                        .map(|f| format!("{} ({} bytes)", f.path, f.size))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                Ok(structured(text, json!({ "files": files })))
+            }
+            Err(e) => refused(e),
+        }
+    }
+
+    /// Takes a snapshot of a session.
+    #[tool(
+        input_schema = schema::<SessionArgs>(),
+        description = "Snapshot a session: its whole state (variables, functions, /work files) is kept under a new snapshot id, from which `fork` starts any number of independent sessions. A session that hit a limit since its last reset cannot be snapshotted; Python sessions cannot be snapshotted yet."
+    )]
+    async fn snapshot(
+        &self,
+        Args(args): Args<SessionArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = self.owner(&context)?;
+        match self.gateway.sessions.snapshot(&owner, &args.session).await {
+            Ok(info) => Ok(structured(
+                format!(
+                    "snapshot `{}` of session `{}` ({} bytes)",
+                    info.snapshot, args.session, info.size_bytes
+                ),
+                to_value(&info),
+            )),
+            Err(e) => refused(e),
+        }
+    }
+
+    /// Starts a session from a snapshot.
+    #[tool(
+        input_schema = schema::<ForkArgs>(),
+        description = "Start a new session from a snapshot: it begins with the snapshot's state and files, and never sees what other sessions (the original, other forks) do afterwards. Returns the new session's `id`."
+    )]
+    async fn fork(
+        &self,
+        Args(args): Args<ForkArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = self.owner(&context)?;
+        match self
+            .gateway
+            .sessions
+            .fork(&owner, &args.snapshot, ForkSession::default())
+            .await
+        {
+            Ok(info) => Ok(session_result("forked", &info)),
+            Err(e) => refused(e),
+        }
+    }
+
+    /// Closes a session.
+    #[tool(
+        input_schema = schema::<SessionArgs>(),
+        description = "Close a session and free it. Its snapshots stay."
+    )]
+    async fn close_session(
+        &self,
+        Args(args): Args<SessionArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = self.owner(&context)?;
+        match self.gateway.sessions.delete(&owner, &args.session).await {
+            Ok(()) => Ok(structured(
+                format!("closed session `{}`", args.session),
+                json!({ "closed": args.session }),
+            )),
+            Err(e) => refused(e),
+        }
+    }
 }
 
 #[tool_handler(
     name = "capsa",
-    instructions = "capsa runs untrusted JavaScript, TypeScript and Python in fresh WebAssembly sandboxes with hard limits. `run_code` runs code once."
+    instructions = "capsa runs untrusted JavaScript, TypeScript and Python in fresh WebAssembly sandboxes with hard limits. `run_code` runs code once; `create_session` opens a stateful session for `exec`, with files in /work (`write_file`, `read_file`, `list_files`); `snapshot` keeps a session's state and `fork` starts new sessions from it; `close_session` when done."
 )]
 impl ServerHandler for Mcp {}
 
@@ -233,6 +493,42 @@ impl Mcp {
             .await
             .map_err(|e| ApiError::internal(format!("the MCP service ended abnormally: {e}")))?;
         Ok(())
+    }
+
+    /// `run_code` with files: a session for the one call, the files written, the code evaluated,
+    /// the session closed whatever happened.
+    async fn run_with_files(
+        &self,
+        owner: &str,
+        language: Language,
+        limits: LimitOverrides,
+        files: &[(&str, Vec<u8>)],
+        code: &str,
+    ) -> Result<CallToolResult, ErrorData> {
+        let sessions = &self.gateway.sessions;
+        let request = CreateSession {
+            language: language.to_string(),
+            limits,
+            ..CreateSession::default()
+        };
+        let info = match sessions.create(owner, request).await {
+            Ok(info) => info,
+            Err(e) => return refused(e),
+        };
+        let ran = async {
+            for (path, bytes) in files {
+                sessions.write_file(owner, &info.id, path, bytes).await?;
+            }
+            sessions.exec(owner, &info.id, code, None).await
+        }
+        .await;
+        if let Err(e) = sessions.delete(owner, &info.id).await {
+            tracing::warn!(session = %info.id, error = %e.message, "closing run_code's session failed");
+        }
+        match ran {
+            Ok(receipt) => Ok(receipt_result(&receipt)),
+            Err(e) => refused(e),
+        }
     }
 
     /// The owner of a call: the checked token's (HTTP) or the local user (stdio).
@@ -279,31 +575,50 @@ pub(crate) fn http_service(gateway: Arc<Gateway>) -> HttpService {
     )
 }
 
-/// The owner of an HTTP request: its token, checked as for admin access, as the hex SHA-256 of the
-/// token (the key the gateway's sessions are owned by, so `/mcp` and `/v1/sessions` see the same
-/// sessions, and no token is kept).
-///
-/// # Errors
-///
-/// `401 unauthorized` as [`Auth::check`] says.
-pub(crate) fn owner(auth: &Auth, headers: &HeaderMap) -> Result<String, ApiError> {
-    use sha2::{Digest as _, Sha256};
-    auth.check(headers, Access::Admin)?;
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .map_or("", |(_, token)| token.trim());
-    Ok(Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+/// The duration argument `name`.
+fn parse_duration(name: &str, text: &str) -> Result<HumanDuration, ErrorData> {
+    text.parse().map_err(|e: capsa::Error| {
+        invalid_params(e.code(), format!("`{name}`: {}", e.message()))
+    })
 }
 
-/// `timeout` as a duration.
-fn parse_timeout(text: &str) -> Result<HumanDuration, ErrorData> {
-    text.parse()
-        .map_err(|e: capsa::Error| invalid_params(e.code(), format!("`timeout`: {}", e.message())))
+/// The bytes of `content` or `content_base64`, exactly one of them.
+fn contents(text: Option<&str>, base64: Option<&str>) -> Result<Vec<u8>, ErrorData> {
+    match (text, base64) {
+        (Some(text), None) => Ok(text.as_bytes().to_vec()),
+        (None, Some(encoded)) => capsa_wire::bytes::base64_decode(encoded.trim()).ok_or_else(|| {
+            invalid_params(ErrorCode::InvalidInput, "`content_base64` is not base64")
+        }),
+        _ => Err(invalid_params(
+            ErrorCode::InvalidInput,
+            "give exactly one of `content` and `content_base64`",
+        )),
+    }
+}
+
+/// A successful tool result: `text` for the reader, `value` as structured content.
+fn structured(text: String, value: Value) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(value);
+    result
+}
+
+/// A session the tools opened or forked, as a tool result.
+fn session_result(verb: &str, info: &SessionInfo) -> CallToolResult {
+    structured(
+        format!(
+            "{verb} {} session `{}` (idle timeout {})",
+            info.language,
+            info.id,
+            HumanDuration(std::time::Duration::from_millis(info.ttl_ms))
+        ),
+        to_value(info),
+    )
+}
+
+/// `value` as JSON (the server's own types always serialise).
+fn to_value(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 /// A protocol error for arguments a tool does not take, with capsa's error code as its data.

@@ -117,7 +117,7 @@ async def scenario(session):
 
     # Snapshot, fork, and the two diverge.
     snap = await call(session, "snapshot", {"session": a})
-    forked = await call(session, "fork", {"snapshot": snap["id"]})
+    forked = await call(session, "fork", {"snapshot": snap["snapshot"]})
     b = forked["id"]
     if a == b:
         raise Mismatch("the fork has the session's id")

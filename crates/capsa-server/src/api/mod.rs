@@ -96,7 +96,7 @@ async fn mcp_endpoint(
     service: crate::mcp::HttpService,
     mut request: Request,
 ) -> Response {
-    match crate::mcp::owner(&gateway.auth, request.headers()) {
+    match gateway.auth.owner(request.headers()) {
         Ok(owner) => {
             request
                 .extensions_mut()
