@@ -60,6 +60,24 @@ impl Auth {
         !self.tokens.is_empty()
     }
 
+    /// Checks the request's token as for admin access, and gives its owner key
+    /// ([`owner_key`](crate::sessions::owner_key)): whose sessions and snapshots the request may see.
+    ///
+    /// # Errors
+    ///
+    /// As [`Auth::check`] for [`Access::Admin`].
+    pub fn owner(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        self.check(headers, Access::Admin)?;
+        bearer(headers)
+            .map(crate::sessions::owner_key)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "missing `Authorization: Bearer TOKEN`",
+                )
+            })
+    }
+
     /// Checks the request's `Authorization` for `access`.
     ///
     /// # Errors
@@ -77,13 +95,7 @@ impl Auth {
                 "this gateway has no tokens: start it with CAPSA_TOKEN or [auth] tokens to use the registry and run-now",
             ));
         }
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        let Some(presented) = presented else {
+        let Some(presented) = bearer(headers) else {
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,
                 "missing `Authorization: Bearer TOKEN`",
@@ -108,6 +120,16 @@ impl Auth {
             ))
         }
     }
+}
+
+/// The token of `Authorization: Bearer TOKEN`, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
 }
 
 #[cfg(test)]
@@ -136,6 +158,11 @@ mod tests {
         }
         assert!(auth.check(&HeaderMap::new(), Access::Admin).is_err());
         auth.check(&HeaderMap::new(), Access::Invoke).unwrap();
+        assert_eq!(
+            auth.owner(&headers("Bearer s3cret")).unwrap(),
+            crate::sessions::owner_key("s3cret")
+        );
+        assert!(auth.owner(&headers("Bearer wrong")).is_err());
     }
 
     #[test]

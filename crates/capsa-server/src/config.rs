@@ -53,6 +53,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// OpenTelemetry export.
     pub telemetry: TelemetryConfig,
+    /// Live sessions over HTTP (`/v1/sessions`).
+    pub sessions: SessionsConfig,
     /// Routes to functions.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
@@ -137,6 +139,50 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[sessions]`: live sessions (`/v1/sessions`), their lifetimes and the caps on them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Whether the gateway serves sessions. By default `true`.
+    pub enabled: bool,
+    /// How long a session lives after its last use, unless it asks for less or more. By default
+    /// 10 minutes.
+    pub ttl: HumanDuration,
+    /// The longest `ttl` a session may ask for. By default 1 hour.
+    pub max_ttl: HumanDuration,
+    /// Live sessions over the whole gateway. By default 1024.
+    pub max_sessions: usize,
+    /// Live sessions of one token. By default 64.
+    pub max_per_token: usize,
+    /// The sum of the live sessions' memory limits. By default 8 GiB: 64 sessions at the gateway's
+    /// default 128 MiB (lower it to what the machine has; sessions that ask for less memory fit more).
+    pub max_memory: ByteSize,
+    /// How long an exec waits for the session's previous one before `409 conflict`. By default 1 s.
+    pub exec_wait: HumanDuration,
+    /// The largest snapshot stored. By default 256 MiB.
+    pub max_snapshot: ByteSize,
+    /// The file with the key that signs snapshots (64 hex digits). `CAPSA_SNAPSHOT_KEY` overrides
+    /// it; by default `snapshot.key` in the data dir, created on first start. Gateways sharing a
+    /// store must share the key.
+    pub snapshot_key_file: Option<PathBuf>,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            enabled: true,
+            ttl: HumanDuration(Duration::from_secs(600)),
+            max_ttl: HumanDuration(Duration::from_secs(3600)),
+            max_sessions: 1024,
+            max_per_token: 64,
+            max_memory: ByteSize(8 << 30),
+            exec_wait: HumanDuration(Duration::from_secs(1)),
+            max_snapshot: ByteSize::mib(256),
+            snapshot_key_file: None,
+        }
+    }
+}
+
 /// `[telemetry]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -216,6 +262,13 @@ impl Config {
                 "server.concurrency and server.function_concurrency must be at least 1".into(),
             );
         }
+        let sessions = &self.sessions;
+        if sessions.ttl.0.is_zero() || sessions.ttl.0 > sessions.max_ttl.0 {
+            return Err(format!(
+                "sessions.ttl = {} must be above zero and at most sessions.max_ttl = {}",
+                sessions.ttl, sessions.max_ttl
+            ));
+        }
         Ok(())
     }
 
@@ -231,6 +284,9 @@ impl Config {
         }
         if let Some(dir) = &mut self.plugins {
             join(dir);
+        }
+        if let Some(file) = &mut self.sessions.snapshot_key_file {
+            join(file);
         }
         for route in &mut self.routes {
             if crate::function::is_file_reference(&route.function) {
@@ -329,6 +385,15 @@ mod tests {
             [server]
             max_body = "2MiB"
             concurrency = 8
+            [sessions]
+            ttl = "30s"
+            max_ttl = "2m"
+            max_sessions = 10
+            max_per_token = 2
+            max_memory = "1GiB"
+            exec_wait = "100ms"
+            max_snapshot = "16MiB"
+            snapshot_key_file = "key"
             [[route]]
             path = "/users/{id}"
             function = "users.ts"
@@ -350,6 +415,10 @@ mod tests {
         assert_eq!(limits.timeout.0, Duration::from_secs(2));
         assert_eq!(limits.memory, ByteSize::mib(64));
         assert_eq!(limits.max_output, ByteSize::mib(4));
+        assert_eq!(config.sessions.ttl.0, Duration::from_secs(30));
+        assert_eq!(config.sessions.max_per_token, 2);
+        assert_eq!(config.sessions.max_memory, ByteSize::mib(1024));
+        assert!(config.sessions.enabled);
     }
 
     #[test]
@@ -358,6 +427,7 @@ mod tests {
             ("lisen = \"x\"", "lisen"),
             ("[auth]\ntoken = []", "token"),
             ("[limits]\nmemroy = \"1MiB\"", "memroy"),
+            ("[sessions]\nmax_session = 1", "max_session"),
             (
                 "[[route]]\npath = \"/\"\nfunction = \"a\"\nenvs = {}",
                 "envs",
@@ -382,6 +452,8 @@ mod tests {
             "[[route]]\npath = \"/v1/functions\"\nfunction = \"a\"",
             "[[route]]\npath = \"/\"\nfunction = \"a\"\nmethods = [\"G T\"]",
             "[server]\nconcurrency = 0",
+            "[sessions]\nttl = \"0s\"",
+            "[sessions]\nttl = \"2h\"",
         ] {
             assert!(Config::parse(text).is_err(), "{text}");
         }

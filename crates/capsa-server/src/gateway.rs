@@ -19,6 +19,7 @@ use crate::function::{Function, GrantSpec, LimitOverrides, Programs, Trust};
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
 use crate::routes::Pattern;
+use crate::sessions::Sessions;
 use crate::telemetry::{Span, Telemetry};
 
 /// What a deployment stores besides its code: the function's limits and grants.
@@ -104,6 +105,8 @@ pub struct Gateway {
     pub base_limits: Limits,
     /// Span export, when configured.
     pub telemetry: Option<Telemetry>,
+    /// Live sessions.
+    pub sessions: Sessions,
 }
 
 impl Gateway {
@@ -134,7 +137,24 @@ impl Gateway {
         let store = Store::open(&store_url).await?;
         let base_limits = config.base_limits();
         let server = config.server.clone();
+        let key = crate::sessions::snapshot_key(&config.sessions, &data_dir)?;
+        if config.sessions.snapshot_key_file.is_none()
+            && std::env::var_os("CAPSA_SNAPSHOT_KEY").is_none()
+            && store_url.starts_with("redis")
+        {
+            tracing::warn!(
+                "snapshots are signed with this node's own key: set CAPSA_SNAPSHOT_KEY or [sessions] snapshot_key_file on every node sharing the store, or a fork on another node is refused"
+            );
+        }
+        let sessions = Sessions::new(
+            engine.clone(),
+            config.sessions.clone(),
+            base_limits.clone(),
+            key,
+            store.clone(),
+        );
         let mut gateway = Gateway {
+            sessions,
             engine,
             store,
             programs: Programs::default(),

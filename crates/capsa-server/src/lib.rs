@@ -5,6 +5,7 @@
 //!   one path every call takes;
 //! - `api`: the endpoints: configured routes, the registry, `/run/…`, `/v1/run`, `/execute/…`,
 //!   server-sent events and the operations endpoints;
+//! - [`Sessions`]: live sessions (`/v1/sessions`), usable without HTTP;
 //! - [`mcp`]: the MCP tools, for `capsa mcp` (stdio) and `/mcp` (streamable HTTP);
 //! - [`serve`]: the connection layer with its limits and graceful shutdown.
 //!
@@ -33,6 +34,7 @@ mod metrics;
 mod plugins;
 mod routes;
 mod server;
+pub mod sessions;
 mod telemetry;
 
 pub use api::openapi_document;
@@ -41,3 +43,4 @@ pub use function::Function;
 pub use function::{GrantSpec, LimitOverrides};
 pub use gateway::{Gateway, Metadata, Route, RouteTarget};
 pub use server::serve;
+pub use sessions::{CreateSession, ForkSession, SessionInfo, Sessions, SnapshotInfo};

@@ -75,10 +75,6 @@ impl From<Lang> for Language {
 
 /// A file put into the sandbox's `/work` directory before the code runs.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[expect(
-    dead_code,
-    reason = "read once session files land (the library's part of issue 15)"
-)]
 #[serde(deny_unknown_fields)]
 struct FileArg {
     /// Path relative to `/work`, e.g. `data/input.csv`.
@@ -234,7 +230,12 @@ impl Mcp {
             let files = args
                 .files
                 .iter()
-                .map(|f| Ok((f.path.as_str(), contents(f.content.as_deref(), f.content_base64.as_deref())?)))
+                .map(|f| {
+                    Ok((
+                        f.path.as_str(),
+                        contents(f.content.as_deref(), f.content_base64.as_deref())?,
+                    ))
+                })
                 .collect::<Result<Vec<_>, ErrorData>>()?;
             return self
                 .run_with_files(&owner, language, limits, &files, &args.code)
@@ -292,7 +293,11 @@ impl Mcp {
         let owner = self.owner(&context)?;
         let request = CreateSession {
             language: Language::from(args.language).to_string(),
-            ttl: args.ttl.as_deref().map(|t| parse_duration("ttl", t)).transpose()?,
+            ttl: args
+                .ttl
+                .as_deref()
+                .map(|t| parse_duration("ttl", t))
+                .transpose()?,
             ..CreateSession::default()
         };
         match self.gateway.sessions.create(&owner, request).await {
@@ -371,7 +376,10 @@ impl Mcp {
         let (field, content) = capsa_wire::bytes::encode("content", bytes);
         let text = match (&content, field.as_str()) {
             (Value::String(text), "content") => text.clone(),
-            _ => format!("/work/{} is {size} bytes that are not UTF-8: see `content_base64`", args.path),
+            _ => format!(
+                "/work/{} is {size} bytes that are not UTF-8: see `content_base64`",
+                args.path
+            ),
         };
         value.insert(field, content);
         Ok(structured(text, Value::Object(value)))
@@ -388,7 +396,12 @@ impl Mcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let owner = self.owner(&context)?;
-        match self.gateway.sessions.list_files(&owner, &args.session).await {
+        match self
+            .gateway
+            .sessions
+            .list_files(&owner, &args.session)
+            .await
+        {
             Ok(files) => {
                 let text = if files.is_empty() {
                     "no files in /work".to_owned()
@@ -577,18 +590,19 @@ pub(crate) fn http_service(gateway: Arc<Gateway>) -> HttpService {
 
 /// The duration argument `name`.
 fn parse_duration(name: &str, text: &str) -> Result<HumanDuration, ErrorData> {
-    text.parse().map_err(|e: capsa::Error| {
-        invalid_params(e.code(), format!("`{name}`: {}", e.message()))
-    })
+    text.parse()
+        .map_err(|e: capsa::Error| invalid_params(e.code(), format!("`{name}`: {}", e.message())))
 }
 
 /// The bytes of `content` or `content_base64`, exactly one of them.
 fn contents(text: Option<&str>, base64: Option<&str>) -> Result<Vec<u8>, ErrorData> {
     match (text, base64) {
         (Some(text), None) => Ok(text.as_bytes().to_vec()),
-        (None, Some(encoded)) => capsa_wire::bytes::base64_decode(encoded.trim()).ok_or_else(|| {
-            invalid_params(ErrorCode::InvalidInput, "`content_base64` is not base64")
-        }),
+        (None, Some(encoded)) => {
+            capsa_wire::bytes::base64_decode(encoded.trim()).ok_or_else(|| {
+                invalid_params(ErrorCode::InvalidInput, "`content_base64` is not base64")
+            })
+        }
         _ => Err(invalid_params(
             ErrorCode::InvalidInput,
             "give exactly one of `content` and `content_base64`",

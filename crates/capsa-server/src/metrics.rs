@@ -219,6 +219,41 @@ impl Metrics {
     }
 }
 
+/// The metrics of live sessions: how many are live (read at the scrape) and their execs by outcome.
+#[derive(Default)]
+pub struct SessionMetrics {
+    execs: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl SessionMetrics {
+    /// Counts a finished exec: its receipt's outcome, or the error code that refused it.
+    pub fn exec(&self, outcome: &'static str) {
+        *self
+            .execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(outcome)
+            .or_default() += 1;
+    }
+
+    /// The exposition text, with `live` sessions.
+    pub fn render(&self, live: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP capsa_sessions_live Live sessions.\n# TYPE capsa_sessions_live gauge\ncapsa_sessions_live {live}"
+        );
+        out.push_str("# HELP capsa_session_execs_total Session execs by outcome.\n# TYPE capsa_session_execs_total counter\n");
+        for (outcome, n) in self.execs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "capsa_session_execs_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        out
+    }
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
@@ -251,6 +286,22 @@ mod tests {
             "capsa_rejected_total{code=\"busy\"} 1",
             "capsa_active_sandboxes 1",
             "capsa_queue_depth 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn session_metrics() {
+        let metrics = SessionMetrics::default();
+        metrics.exec("ok");
+        metrics.exec("ok");
+        metrics.exec("timeout");
+        let text = metrics.render(3);
+        for line in [
+            "capsa_sessions_live 3",
+            "capsa_session_execs_total{outcome=\"ok\"} 2",
+            "capsa_session_execs_total{outcome=\"timeout\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }

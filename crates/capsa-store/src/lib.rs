@@ -21,8 +21,15 @@
 //!   and power loss. The embedded default for anything persistent.
 //! - [`RedisKv`]: a Redis server, so that several capsa processes share one store.
 //!
+//! # Session snapshots
+//!
+//! A [`SnapshotStore`] keeps the gateway's session snapshots as opaque blobs with their owner, by
+//! [`SnapshotId`]: [`SqliteSnapshots`] and [`RedisSnapshots`], so a snapshot taken on one gateway can
+//! be forked on another that shares the Redis server.
+//!
 //! Every backend passes the same behaviour suite as its siblings (`tests/registry.rs`,
-//! `tests/kv.rs`). [`Store::open`] opens a registry and a KV backend together from one URL.
+//! `tests/snapshots.rs`, `tests/kv.rs`). [`Store::open`] opens a registry, a KV backend and a
+//! snapshot store together from one URL.
 //!
 //! # Example
 //!
@@ -50,6 +57,7 @@ mod names;
 mod redis_kv;
 mod redis_registry;
 mod registry;
+mod snapshots;
 mod sqlite;
 mod sqlite_registry;
 
@@ -60,26 +68,34 @@ pub use names::{AliasName, FunctionName, FunctionRef, NameError, Selector};
 pub use redis_kv::RedisKv;
 pub use redis_registry::RedisRegistry;
 pub use registry::{FunctionInfo, NewVersion, Registry, StoreError, VersionInfo, digest};
+pub use snapshots::{RedisSnapshots, SnapshotId, SnapshotRecord, SnapshotStore, SqliteSnapshots};
 pub use sqlite::{KV_FILE, SqliteKv};
 pub use sqlite_registry::SqliteRegistry;
 
-/// The store a gateway uses: its function registry and the backend of its key-value capability, both
-/// on the same SQLite directory or Redis server.
+/// The file of [`SqliteSnapshots`] in a store directory.
+pub const SNAPSHOTS_FILE: &str = "snapshots.db";
+
+/// The store a gateway uses: its function registry, the backend of its key-value capability and its
+/// session snapshots, all on the same SQLite directory or Redis server. Cloning it shares them.
+#[derive(Clone)]
 pub struct Store {
     /// The function registry.
     pub registry: Arc<dyn Registry>,
     /// The key-value backend.
     pub kv: Arc<dyn capsa::kv::KvBackend>,
+    /// Session snapshots.
+    pub snapshots: Arc<dyn SnapshotStore>,
     description: String,
 }
 
 impl Store {
     /// Opens the store at `url`:
     ///
-    /// - `sqlite:DIR` or a plain directory path: `DIR/registry.db` ([`SqliteRegistry`]) and
-    ///   `DIR/kv.db` ([`SqliteKv`]), creating the directory if needed;
-    /// - `redis://[:PASSWORD@]HOST:PORT[/DB]`: [`RedisRegistry`] and [`RedisKv`] on that server, which
-    ///   must be reachable now. (`rediss://` is recognised, but this build has no TLS support and
+    /// - `sqlite:DIR` or a plain directory path: `DIR/registry.db` ([`SqliteRegistry`]),
+    ///   `DIR/kv.db` ([`SqliteKv`]) and `DIR/snapshots.db` ([`SqliteSnapshots`]), creating the
+    ///   directory if needed;
+    /// - `redis://[:PASSWORD@]HOST:PORT[/DB]`: [`RedisRegistry`], [`RedisKv`] and [`RedisSnapshots`]
+    ///   on that server, which must be reachable now. (`rediss://` is recognised, but this build has no TLS support and
     ///   refuses it.)
     ///
     /// # Errors
@@ -92,6 +108,7 @@ impl Store {
             let kv = RedisKv::new(url).map_err(|e| StoreError::Backend(e.to_string()))?;
             return Ok(Store {
                 description: registry.address().to_owned(),
+                snapshots: Arc::new(RedisSnapshots::new(&registry)),
                 registry: Arc::new(registry),
                 kv: Arc::new(kv),
             });
@@ -121,8 +138,10 @@ impl Store {
             let registry = SqliteRegistry::open(dir.join("registry.db"))?;
             let kv = SqliteKv::open(dir.join(sqlite::KV_FILE))
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let snapshots = SqliteSnapshots::open(dir.join(SNAPSHOTS_FILE))?;
             let shown = std::fs::canonicalize(&dir).unwrap_or(dir);
             Ok(Store {
+                snapshots: Arc::new(snapshots),
                 registry: Arc::new(registry),
                 kv: Arc::new(kv),
                 description: format!("sqlite:{}", shown.display()),

@@ -24,7 +24,7 @@ pub struct NameError(pub String);
 
 /// The input as it goes into an error message: control characters escaped so the message stays on one
 /// line, and cut short so a huge input does not make a huge message.
-fn shown(input: &str) -> String {
+pub(crate) fn shown(input: &str) -> String {
     const MAX_SHOWN_CHARS: usize = 80;
     let mut out: String = input
         .chars()

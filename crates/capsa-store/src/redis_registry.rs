@@ -247,6 +247,11 @@ impl RedisRegistry {
         Ok(RedisRegistry { conn, address })
     }
 
+    /// The connection, for the other stores on the same server.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     /// `redis://HOST:PORT`, without credentials or database, for logs.
     pub(crate) fn address(&self) -> &str {
         &self.address

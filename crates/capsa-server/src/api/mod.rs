@@ -5,6 +5,7 @@ mod invoke;
 mod ops;
 mod registry;
 mod run_now;
+mod sessions;
 mod stream;
 
 use std::net::SocketAddr;
@@ -60,6 +61,23 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             put(registry::set_alias).delete(registry::delete_alias),
         )
         .route("/v1/run", post(run_now::run))
+        .route("/v1/sessions", post(sessions::create).get(sessions::list))
+        .route(
+            "/v1/sessions/{id}",
+            get(sessions::stats).delete(sessions::delete),
+        )
+        .route("/v1/sessions/{id}/exec", post(sessions::exec))
+        .route("/v1/sessions/{id}/files", get(sessions::list_files))
+        .route(
+            "/v1/sessions/{id}/files/{*path}",
+            put(sessions::put_file).get(sessions::get_file),
+        )
+        .route("/v1/sessions/{id}/snapshot", post(sessions::snapshot))
+        .route("/v1/snapshots/{snapshot}/fork", post(sessions::fork))
+        .route(
+            "/v1/snapshots/{snapshot}",
+            axum::routing::delete(sessions::delete_snapshot),
+        )
         .route("/run/{*target}", any(invoke::run))
         .route("/execute/{plugin}", post(invoke::execute))
         .route(

@@ -33,7 +33,8 @@ pub(super) async fn readyz(State(gateway): State<Arc<Gateway>>) -> Response {
 
 /// Prometheus metrics.
 pub(super) async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
-    let text = gateway.metrics.render(gateway.admission.queue_depth());
+    let mut text = gateway.metrics.render(gateway.admission.queue_depth());
+    text.push_str(&gateway.sessions.render_metrics());
     (
         [(
             header::CONTENT_TYPE,

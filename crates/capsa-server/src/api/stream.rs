@@ -8,16 +8,18 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use capsa::{OutputListener, Stream};
+use capsa::{OutputListener, Receipt, Stream};
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::admission::Ticket;
+use crate::error::ApiError;
 use crate::function::Function;
 use crate::gateway::{Gateway, Input};
 
@@ -57,6 +59,26 @@ pub(crate) fn events(
     input: Input,
     trace_parent: Option<String>,
 ) -> Response {
+    stream(move |listener| async move {
+        gateway
+            .run(
+                ticket,
+                &function,
+                input,
+                Some(listener),
+                trace_parent.as_deref(),
+            )
+            .await
+    })
+}
+
+/// Streams what `run` writes to the listener it is given, then its receipt (or its error body), as
+/// server-sent events. `run` is aborted when the client goes away.
+pub(crate) fn stream<F, Fut>(run: F) -> Response
+where
+    F: FnOnce(OutputListener) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Receipt, ApiError>> + Send + 'static,
+{
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::default()),
         ready: Notify::new(),
@@ -73,15 +95,7 @@ pub(crate) fn events(
     });
     let done = shared.clone();
     let task = tokio::spawn(async move {
-        let result = gateway
-            .run(
-                ticket,
-                &function,
-                input,
-                Some(listener),
-                trace_parent.as_deref(),
-            )
-            .await;
+        let result = run(listener).await;
         let data = match result {
             Ok(receipt) => serde_json::to_string(&receipt).unwrap_or_default(),
             Err(e) => e.body().to_string(),

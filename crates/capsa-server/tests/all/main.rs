@@ -16,6 +16,7 @@ mod regression;
 mod routes;
 mod run_now;
 mod schemathesis;
+mod sessions;
 mod streaming;
 
 use std::future::Future;
