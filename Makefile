@@ -28,8 +28,12 @@ PY_SOURCES := $(wildcard guests/python/*.py guests/python/wit/*.wit)
 # (crates/capsa-server/tests/all/schemathesis.rs), which find it through ST_VENV.
 SCHEMATHESIS_VERSION := 4.32.5
 ST_VENV := $(CURDIR)/target/schemathesis-venv
+# The official MCP client (the `mcp` package, pinned, in its own venv) drives `capsa mcp` and `/mcp` in
+# crates/capsa-cli/tests/gateway.rs, which finds it through MCP_VENV.
+MCP_VERSION := 2.3.0
+MCP_VENV := $(CURDIR)/target/mcp-venv
 
-.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py clean-cache schemathesis
+.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py clean-cache schemathesis mcp-client
 
 all: build
 
@@ -67,6 +71,13 @@ $(ST_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION): | deps
 	touch $@
 
 schemathesis: $(ST_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION)
+
+$(MCP_VENV)/.mcp-$(MCP_VERSION): | deps
+	python3 -m venv $(MCP_VENV)
+	$(MCP_VENV)/bin/pip install --quiet --disable-pip-version-check mcp==$(MCP_VERSION)
+	touch $@
+
+mcp-client: $(MCP_VENV)/.mcp-$(MCP_VERSION)
 
 # Guests, in the shared target directory. `runtimes`: the JavaScript runtime for wasm32-wasip1 and the
 # Python runtime component (both embedded into the library by its build script), and the Rust test
@@ -111,8 +122,8 @@ demo: build
 	@echo '--- a Python exception shows the traceback of your lines'
 	-$(CAPSA) run -c "$$(printf 'def f(x):\n    return 1 / x\n\nf(0)')" --lang py
 
-test: guests schemathesis
-	ST_VENV=$(ST_VENV) $(CARGO) test $(HOST_ONLY)
+test: guests schemathesis mcp-client
+	ST_VENV=$(ST_VENV) MCP_VENV=$(MCP_VENV) $(CARGO) test $(HOST_ONLY)
 
 lint: guests
 	$(CARGO) fmt --all --check

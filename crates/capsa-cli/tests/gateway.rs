@@ -506,3 +506,60 @@ fn bad_configs_are_refused_with_the_key_named() {
         assert!(stderr.contains(needle), "{config}: {stderr}");
     }
 }
+
+/// The Python of the official MCP client's venv: `make test` says where it is (MCP_VENV); a plain
+/// `cargo test` looks in target/.
+fn mcp_python() -> PathBuf {
+    let venv = std::env::var_os("MCP_VENV").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/mcp-venv"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "the MCP client is missing at `{}`: `make mcp-client` installs it (`make test` does)",
+        python.display()
+    );
+    python
+}
+
+/// Runs the MCP scenario (tests/mcp/drive.py) with `args`; fails with its report on any mismatch.
+/// `env` reaches the server it spawns (stdio).
+fn drive_mcp(args: &[&str], env: &[(&str, &Path)]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/drive.py");
+    let mut command = Command::new(mcp_python());
+    command.arg(script).args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the MCP scenario failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("mcp scenario passed"), "{stdout}\n{stderr}");
+    stdout
+}
+
+#[test]
+fn an_mcp_client_drives_capsa_mcp_over_stdio() {
+    drive_mcp(
+        &["stdio", env!("CARGO_BIN_EXE_capsa")],
+        &[("CAPSA_CACHE_DIR", cache_dir())],
+    );
+}
+
+#[test]
+fn an_mcp_client_drives_the_gateways_mcp_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_in(dir.path(), "");
+    let url = gw.url("/mcp");
+    let out = std::panic::catch_unwind(|| drive_mcp(&["http", &url, TOKEN], &[]));
+    if let Err(panic) = out {
+        eprintln!("gateway logs:\n{}", gw.logs());
+        std::panic::resume_unwind(panic);
+    }
+}

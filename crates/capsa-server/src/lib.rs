@@ -6,6 +6,7 @@
 //! - `api`: the endpoints: configured routes, the registry, `/run/…`, `/v1/run`, `/execute/…`,
 //!   server-sent events and the operations endpoints;
 //! - [`Sessions`]: live sessions (`/v1/sessions`), usable without HTTP;
+//! - [`mcp`]: the MCP tools, for `capsa mcp` (stdio) and `/mcp` (streamable HTTP);
 //! - [`serve`]: the connection layer with its limits and graceful shutdown.
 //!
 //! ```no_run
@@ -28,6 +29,7 @@ mod context;
 pub mod error;
 mod function;
 mod gateway;
+pub mod mcp;
 mod metrics;
 mod plugins;
 mod routes;

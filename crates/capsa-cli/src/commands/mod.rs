@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod doctor;
 pub mod functions;
 pub mod invoke;
+pub mod mcp;
 pub mod repl;
 pub mod run;
 pub mod serve;

@@ -42,6 +42,7 @@ pub struct ClientAddr(pub SocketAddr);
 
 /// The gateway's router.
 pub fn router(gateway: Arc<Gateway>) -> Router {
+    let mcp = crate::mcp::http_service(gateway.clone());
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -79,6 +80,14 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .route("/run/{*target}", any(invoke::run))
         .route("/execute/{plugin}", post(invoke::execute))
+        .route(
+            "/mcp",
+            any(
+                move |State(gateway): State<Arc<Gateway>>, request: Request| {
+                    mcp_endpoint(gateway, mcp.clone(), request)
+                },
+            ),
+        )
         .fallback(invoke::route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(gateway.clone(), count))
@@ -96,6 +105,24 @@ async fn method_not_allowed(request: Request) -> ApiError {
         ),
     )
     .with_status(axum::http::StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// `/mcp`: the MCP tools over streamable HTTP, for holders of a token, each call owned by its
+/// token.
+async fn mcp_endpoint(
+    gateway: Arc<Gateway>,
+    service: crate::mcp::HttpService,
+    mut request: Request,
+) -> Response {
+    match gateway.auth.owner(request.headers()) {
+        Ok(owner) => {
+            request
+                .extensions_mut()
+                .insert(crate::mcp::Caller(owner.into()));
+            service.handle(request).await.map(Body::new)
+        }
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    }
 }
 
 async fn count(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {

@@ -7,6 +7,7 @@
 mod auth;
 mod limits;
 mod load;
+mod mcp;
 mod operations;
 mod plugins;
 mod redis;

@@ -66,6 +66,7 @@ async fn operations_endpoints() {
         "/v1/snapshots/{snapshot}",
         "/run/{target}",
         "/execute/{plugin}",
+        "/mcp",
         "/healthz",
         "/readyz",
         "/metrics",
