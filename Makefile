@@ -29,7 +29,7 @@ PY_SOURCES := $(wildcard guests/python/*.py guests/python/wit/*.wit)
 SCHEMATHESIS_VERSION := 4.32.5
 ST_VENV := $(CURDIR)/target/schemathesis-venv
 
-.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py clean-cache schemathesis
+.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py bench-sessions clean-cache schemathesis
 
 all: build
 
@@ -125,6 +125,7 @@ bench: guests
 	$(CARGO) bench -p capsa --bench fresh_sandbox
 	$(CARGO) bench -p capsa --bench javascript
 	$(CARGO) bench -p capsa --bench python
+	$(CARGO) bench -p capsa --bench sessions
 
 # The gateway with example functions in JavaScript, TypeScript, Python and Rust (examples/capsa.toml).
 serve: build
@@ -138,3 +139,6 @@ bench-js: guests
 
 bench-py: guests
 	$(CARGO) bench -p capsa --bench python
+
+bench-sessions: guests
+	$(CARGO) bench -p capsa --bench sessions
