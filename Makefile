@@ -33,7 +33,7 @@ ST_VENV := $(CURDIR)/target/schemathesis-venv
 MCP_VERSION := 2.3.0
 MCP_VENV := $(CURDIR)/target/mcp-venv
 
-.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py clean-cache schemathesis mcp-client
+.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py bench-sessions clean-cache schemathesis mcp-client
 
 all: build
 
@@ -136,6 +136,7 @@ bench: guests
 	$(CARGO) bench -p capsa --bench fresh_sandbox
 	$(CARGO) bench -p capsa --bench javascript
 	$(CARGO) bench -p capsa --bench python
+	$(CARGO) bench -p capsa --bench sessions
 
 # The gateway with example functions in JavaScript, TypeScript, Python and Rust (examples/capsa.toml).
 serve: build
@@ -149,3 +150,6 @@ bench-js: guests
 
 bench-py: guests
 	$(CARGO) bench -p capsa --bench python
+
+bench-sessions: guests
+	$(CARGO) bench -p capsa --bench sessions

@@ -10,7 +10,10 @@
 //! - [`Module::run`] runs a [`Call`] (stdin, args, [`Limits`], [`Grants`], entry point) in a new
 //!   store and instance, and returns a [`Receipt`]: outcome, exit code, output, result and [`Stats`];
 //! - [`Module::handle`] calls a module as an HTTP handler with a request context, including
-//!   `wasi:http/proxy` components built by any toolchain ([`Module::is_http_proxy`]).
+//!   `wasi:http/proxy` components built by any toolchain ([`Module::is_http_proxy`]);
+//! - a [`Session`] keeps one JavaScript, TypeScript or Python sandbox across evaluations, with its own
+//!   files ([`Session::write_file`]); [`Session::snapshot`] captures a JavaScript session as a
+//!   [`Snapshot`] that [`Engine::fork`] starts new sessions from (`docs/sessions.md`).
 //!
 //! Guests reach the host only through what the call grants: env vars, mounted directories and named
 //! [`HostFunctions`] behind capsa's host-call ABI (`docs/abi.md`).

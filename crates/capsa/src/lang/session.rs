@@ -64,9 +64,9 @@ pub struct Session {
     files_base: Option<std::path::PathBuf>,
     /// The snapshot a fork starts from, until its first sandbox is restored from it.
     origin: Option<Snapshot>,
-    /// The limit (or trap) that threw the state away since the last [`Session::reset`]: a snapshot
-    /// now would silently be of a fresh runtime.
-    discarded_by: Option<ErrorCode>,
+    /// What threw the state away since the last [`Session::reset`] (a limit, a trap, a cancelled
+    /// evaluation): a snapshot now would silently be of a fresh runtime.
+    discarded_by: Option<String>,
 }
 
 /// What a session has done so far.
@@ -198,12 +198,12 @@ impl Session {
         if !self.descriptor.snapshots {
             return Err(Error::invalid_input(PYTHON_UNSUPPORTED));
         }
-        if let Some(code) = self.discarded_by {
+        if let Some(why) = &self.discarded_by {
             return Err(Error::new(
                 ErrorCode::Conflict,
                 format!(
-                    "the session hit `{code}` since its last reset, which threw its state away: \
-                     reset it before taking a snapshot"
+                    "the session {why} since its last reset, which threw its state away: reset it \
+                     before taking a snapshot"
                 ),
             ));
         }
@@ -491,7 +491,7 @@ impl Session {
         // An earlier evaluation was dropped half-way (its future cancelled): start over.
         if self.sandbox.as_ref().is_some_and(Sandbox::is_poisoned) {
             self.discard();
-            self.discarded_by.get_or_insert(ErrorCode::Timeout);
+            self.discarded_by = Some("had an evaluation cancelled half-way".to_owned());
         }
         if self.sandbox.is_none() {
             let sandbox = self.open_sandbox().await?;
@@ -533,7 +533,8 @@ impl Session {
         stats.memory_peak_bytes = stats.memory_peak_bytes.max(receipt.stats.memory_peak_bytes);
         if poisoned || limited {
             self.discard();
-            self.discarded_by = Some(receipt.code().unwrap_or(ErrorCode::Trap));
+            let code = receipt.code().unwrap_or(ErrorCode::Trap);
+            self.discarded_by = Some(format!("hit `{code}`"));
         }
         Ok((receipt, answer))
     }
