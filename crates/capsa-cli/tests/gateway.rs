@@ -435,6 +435,110 @@ async fn cli_clients_deploy_list_alias_invoke_remove() {
     assert_eq!(out.status.code(), Some(69), "{out:?}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_session_clients_create_exec_files_snapshot_fork_remove() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_in(dir.path(), "");
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{o:?}");
+        text(&o).trim().to_owned()
+    };
+    // The gateway made its snapshot key, private to its user.
+    let key = dir.path().join("data/snapshot.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let id = ok(cli(
+        &gw,
+        &["session", "create", "--lang", "js", "--ttl", "5m"],
+    ));
+    assert!(id.starts_with("ses_"), "{id}");
+    let out = cli(
+        &gw,
+        &[
+            "session",
+            "exec",
+            &id,
+            "console.log('hi'); globalThis.n = 41",
+        ],
+    );
+    assert_eq!(ok(out), "hi\n41");
+    assert_eq!(ok(cli(&gw, &["session", "exec", &id, "n + 1"])), "42");
+    let out = cli(
+        &gw,
+        &[
+            "session",
+            "exec",
+            &id,
+            "console.log('streamed'); n",
+            "--stream",
+        ],
+    );
+    assert_eq!(ok(out), "streamed\n41");
+    let out = cli(&gw, &["session", "exec", &id, "throw new Error('boom')"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error[guest_exception]"),
+        "{out:?}"
+    );
+
+    let local = dir.path().join("in.csv");
+    std::fs::write(&local, "a,b\n1,2\n").unwrap();
+    ok(cli(
+        &gw,
+        &[
+            "session",
+            "files",
+            "put",
+            &id,
+            "data/in.csv",
+            local.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        ok(cli(&gw, &["session", "files", "get", &id, "data/in.csv"])),
+        "a,b\n1,2"
+    );
+    assert!(ok(cli(&gw, &["session", "files", "ls", &id])).ends_with("data/in.csv"));
+
+    let snapshot = ok(cli(&gw, &["session", "snapshot", &id]));
+    assert!(snapshot.starts_with("snap_"), "{snapshot}");
+    let fork = ok(cli(&gw, &["session", "fork", &snapshot]));
+    assert_eq!(ok(cli(&gw, &["session", "exec", &fork, "n += 100"])), "141");
+    assert_eq!(ok(cli(&gw, &["session", "exec", &id, "n"])), "41");
+    assert_eq!(
+        ok(cli(&gw, &["session", "files", "get", &fork, "data/in.csv"])),
+        "a,b\n1,2"
+    );
+    let listed = ok(cli(&gw, &["session", "ls"]));
+    assert!(listed.contains(&id) && listed.contains(&fork), "{listed}");
+
+    // Another token sees none of it.
+    let r = client()
+        .get(format!("{}/v1/sessions/{id}", gw.url))
+        .bearer_auth("someone-else")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    ok(cli(&gw, &["session", "rm", &id]));
+    let out = cli(&gw, &["session", "exec", &id, "n"]);
+    assert_eq!(out.status.code(), Some(66), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[not_found]"));
+    let r = client()
+        .delete(format!("{}/v1/snapshots/{snapshot}", gw.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let out = cli(&gw, &["session", "fork", &snapshot]);
+    assert_eq!(out.status.code(), Some(66), "{out:?}");
+}
+
 /// The process ends with the usage status, and says why (the refusal itself is tested in
 /// crates/capsa-server/tests/all/auth.rs).
 #[test]

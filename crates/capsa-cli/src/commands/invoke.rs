@@ -86,7 +86,7 @@ pub fn run(args: InvokeArgs) -> Result<u8, Error> {
     }
     if args.stream {
         request = request.header("accept", "text/event-stream");
-        return stream(&client, request);
+        return stream(&client, request, print_response);
     }
     client.block_on(async {
         let response = request.send().await.map_err(|e| client.unreachable(e))?;
@@ -117,7 +117,13 @@ pub fn run(args: InvokeArgs) -> Result<u8, Error> {
 }
 
 /// Prints `stdout`/`stderr` events as they arrive; the `result` event's receipt gives the status.
-fn stream(client: &Client, request: reqwest::RequestBuilder) -> Result<u8, Error> {
+/// Prints a stream of server-sent events as they come: output events to stdout/stderr, then the
+/// `result` event's receipt through `on_result`, which gives the exit status.
+pub(super) fn stream(
+    client: &Client,
+    request: reqwest::RequestBuilder,
+    on_result: fn(&Value) -> u8,
+) -> Result<u8, Error> {
     let mut response = client.send(request)?;
     client.block_on(async {
         let mut buffer = Vec::new();
@@ -131,7 +137,7 @@ fn stream(client: &Client, request: reqwest::RequestBuilder) -> Result<u8, Error
             while let Some(end) = find(&buffer[searched..], b"\n\n").map(|i| i + searched) {
                 let event: Vec<u8> = buffer.drain(..end + 2).collect();
                 searched = 0;
-                if let Some(code) = print_event(&String::from_utf8_lossy(&event)) {
+                if let Some(code) = print_event(&String::from_utf8_lossy(&event), on_result) {
                     status = Some(code);
                 }
             }
@@ -146,7 +152,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Prints one event; for the `result` event, returns the exit status.
-fn print_event(event: &str) -> Option<u8> {
+fn print_event(event: &str, on_result: fn(&Value) -> u8) -> Option<u8> {
     let mut name = "message";
     let mut data = Vec::new();
     for line in event.lines() {
@@ -172,24 +178,29 @@ fn print_event(event: &str) -> Option<u8> {
         }
         "result" => {
             let receipt: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-            if let Some(code) = receipt.pointer("/error/code").and_then(Value::as_str) {
-                let message = receipt
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                eprintln!("error[{code}]: {message}");
-                let code = ErrorCode::from_name(code).unwrap_or(ErrorCode::Internal);
-                Some(crate::exit_byte(code.exit_status()))
-            } else if let Some(result) = receipt.get("result").filter(|r| !r.is_null()) {
-                // A handler's response: its body is what the caller asked for.
-                if let Some(body) = result.get("body").and_then(Value::as_str) {
-                    outln!("{body}");
-                }
-                Some(0)
-            } else {
-                Some(0)
-            }
+            Some(on_result(&receipt))
         }
         _ => None,
+    }
+}
+
+/// The exit status of an invocation's receipt, printing its error or its response's body.
+fn print_response(receipt: &Value) -> u8 {
+    if let Some(code) = receipt.pointer("/error/code").and_then(Value::as_str) {
+        let message = receipt
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        eprintln!("error[{code}]: {message}");
+        let code = ErrorCode::from_name(code).unwrap_or(ErrorCode::Internal);
+        crate::exit_byte(code.exit_status())
+    } else if let Some(result) = receipt.get("result").filter(|r| !r.is_null()) {
+        // A handler's response: its body is what the caller asked for.
+        if let Some(body) = result.get("body").and_then(Value::as_str) {
+            outln!("{body}");
+        }
+        0
+    } else {
+        0
     }
 }

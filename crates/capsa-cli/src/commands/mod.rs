@@ -12,6 +12,7 @@ pub mod mcp;
 pub mod repl;
 pub mod run;
 pub mod serve;
+pub mod session;
 
 use std::io::Write;
 use std::sync::Arc;
