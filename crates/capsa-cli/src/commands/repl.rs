@@ -1,11 +1,11 @@
 //! `capsa repl`: JavaScript, TypeScript or Python in one long-lived sandbox (a session), interactively or as
 //! newline-delimited JSON.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use capsa::{Compiled, Error, ErrorCode, Language, Receipt, Session};
+use capsa::{Call, Compiled, Engine, Error, ErrorCode, Language, Receipt, Session, Snapshot};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
@@ -17,6 +17,9 @@ const HELP: &str = "\
 .dispatch NAME JSON  call the handler registered with host.on(NAME, fn) (JS) or
                      @capsa.on(NAME) (Python) with JSON
 .load FILE           evaluate a file in the session
+.snapshot NAME       keep the session's state (memory, globals, files) as NAME
+.fork NAME           go on in a new session started from snapshot NAME
+.snapshots           the snapshots kept, with their sizes
 .exit                leave (or Ctrl-D)
 Input continues on the next line while brackets, strings or comments are open.";
 
@@ -28,7 +31,7 @@ Input continues on the next line while brackets, strings or comments are open.";
 #[command(after_help = format!(
     "Commands:\n{HELP}\n\nWith --json, each stdin line is a request and each stdout line its reply:\n  \
      {{\"eval\": \"1 + 2\"}}  {{\"dispatch\": \"name\", \"payload\": {{}}}}  {{\"compile\": \"code\"}}  \
-     {{\"eval_compiled\": 1}}  {{\"reset\": true}}  {{\"stats\": true}}\n\nExamples:\n  capsa repl\n  \
+     {{\"eval_compiled\": 1}}  {{\"reset\": true}}  {{\"stats\": true}}\n  {{\"snapshot\": \"name\"}}  {{\"fork\": \"name\"}}\n\nExamples:\n  capsa repl\n  \
      capsa repl --lang ts --kv notes\n  capsa repl --lang py\n  echo '{{\"eval\": \"1 + 2\"}}' | capsa repl --json"
 ))]
 pub struct ReplArgs {
@@ -56,18 +59,79 @@ pub fn run(args: ReplArgs) -> Result<u8, Error> {
         ReplLang::Ts => Language::TypeScript,
         ReplLang::Py => Language::Python,
     };
+    let call = args.sandbox.call()?;
     let first_use = crate::progress::first_use(&engine, language);
-    let mut session = engine.session(language, args.sandbox.call()?)?;
+    let session = engine.session(language, call.clone())?;
     drop(first_use);
+    let mut repl = Repl {
+        engine,
+        call,
+        session,
+        snapshots: BTreeMap::new(),
+    };
     if args.sandbox.json {
-        json_lines(&mut session)
+        json_lines(&mut repl)
     } else {
-        interactive(&mut session)
+        interactive(&mut repl)
     }
 }
 
+/// The REPL's state: the session, and the snapshots `.snapshot` kept for `.fork`. Snapshots live as
+/// long as the REPL and are shared by every session it forks.
+struct Repl {
+    engine: Engine,
+    call: Call,
+    session: Session,
+    snapshots: BTreeMap<String, Snapshot>,
+}
+
+impl Repl {
+    /// `.snapshot NAME`: keeps the session's state under `name`, replacing a snapshot of that name.
+    fn snapshot(&mut self, name: &str) -> Result<&Snapshot, Error> {
+        let name = snapshot_name(name)?;
+        let snapshot = self.session.snapshot()?;
+        self.snapshots.insert(name.to_owned(), snapshot);
+        Ok(&self.snapshots[name])
+    }
+
+    /// `.fork NAME`: replaces the session by a new one in the state snapshot `name` kept, with the
+    /// REPL's limits. The old session ends; the snapshot stays, to fork again.
+    fn fork(&mut self, name: &str) -> Result<(), Error> {
+        let name = snapshot_name(name)?;
+        let snapshot = self.snapshots.get(name).ok_or_else(|| {
+            Error::new(
+                ErrorCode::NotFound,
+                format!("no snapshot named `{name}`: `.snapshot {name}` takes one"),
+            )
+        })?;
+        self.session = self.engine.fork(snapshot, self.call.clone())?;
+        Ok(())
+    }
+}
+
+/// A snapshot's name: one word.
+fn snapshot_name(name: &str) -> Result<&str, Error> {
+    let name = name.trim();
+    if name.is_empty() || name.contains(char::is_whitespace) || name.len() > 128 {
+        return Err(invalid(
+            "a snapshot name is one word of at most 128 bytes: .snapshot NAME / .fork NAME",
+        ));
+    }
+    Ok(name)
+}
+
+/// What a snapshot holds, for `.snapshot` and `.snapshots`.
+fn describe(name: &str, snapshot: &Snapshot) -> String {
+    format!(
+        "{name}: {} bytes ({} of memory, {} of files)",
+        snapshot.size_bytes(),
+        snapshot.memory_bytes(),
+        snapshot.files_bytes()
+    )
+}
+
 /// Newline-delimited JSON: one request per stdin line, one reply per stdout line.
-fn json_lines(session: &mut Session) -> Result<u8, Error> {
+fn json_lines(repl: &mut Repl) -> Result<u8, Error> {
     let mut compiled: HashMap<u64, Compiled> = HashMap::new();
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
@@ -78,7 +142,7 @@ fn json_lines(session: &mut Session) -> Result<u8, Error> {
             continue;
         }
         let reply = match serde_json::from_str::<Value>(&line) {
-            Ok(request) => reply(session, &mut compiled, &request),
+            Ok(request) => reply(repl, &mut compiled, &request),
             Err(e) => Err(Error::new(
                 ErrorCode::InvalidInput,
                 format!("a request is one JSON object per line: {e}"),
@@ -99,10 +163,30 @@ fn json_lines(session: &mut Session) -> Result<u8, Error> {
 }
 
 fn reply(
-    session: &mut Session,
+    repl: &mut Repl,
     compiled: &mut HashMap<u64, Compiled>,
     request: &Value,
 ) -> Result<Value, Error> {
+    let name = |key: &str| {
+        request.get(key).map(|name| {
+            name.as_str()
+                .ok_or_else(|| invalid(&format!("`{key}` takes the snapshot's name as a string")))
+        })
+    };
+    if let Some(name) = name("snapshot") {
+        let snapshot = repl.snapshot(name?)?;
+        return Ok(json!({
+            "outcome": "ok",
+            "size_bytes": snapshot.size_bytes(),
+            "memory_bytes": snapshot.memory_bytes(),
+            "files_bytes": snapshot.files_bytes(),
+        }));
+    }
+    if let Some(name) = name("fork") {
+        repl.fork(name?)?;
+        return Ok(json!({"outcome": "ok"}));
+    }
+    let session = &mut repl.session;
     let receipt = |r: Receipt| {
         serde_json::to_value(&r).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))
     };
@@ -147,7 +231,8 @@ fn reply(
         return Ok(json!({"outcome": "ok", "stats": session.stats()}));
     }
     Err(invalid(
-        "unknown request: expected one of eval, dispatch, compile, eval_compiled, reset, stats",
+        "unknown request: expected one of eval, dispatch, compile, eval_compiled, reset, stats, \
+         snapshot, fork",
     ))
 }
 
@@ -221,13 +306,13 @@ fn history_file() -> Option<PathBuf> {
         .map(|dir| dir.join("capsa/repl_history"))
 }
 
-fn interactive(session: &mut Session) -> Result<u8, Error> {
+fn interactive(repl: &mut Repl) -> Result<u8, Error> {
     let mut input = Input::open();
     let tty = matches!(input, Input::Editor(..));
     if tty {
         eprintln!(
             "capsa repl ({}): .help for commands, Ctrl-D to leave",
-            session.language()
+            repl.session.language()
         );
     }
     let mut buffer = String::new();
@@ -238,7 +323,7 @@ fn interactive(session: &mut Session) -> Result<u8, Error> {
         };
         if buffer.is_empty() && line.trim_start().starts_with('.') {
             input.remember(line.trim());
-            if !command(session, line.trim()) {
+            if !command(repl, line.trim()) {
                 break;
             }
             continue;
@@ -247,7 +332,7 @@ fn interactive(session: &mut Session) -> Result<u8, Error> {
             buffer.push('\n');
         }
         buffer.push_str(&line);
-        if buffer.trim().is_empty() || session.is_incomplete(&buffer) {
+        if buffer.trim().is_empty() || repl.session.is_incomplete(&buffer) {
             if buffer.trim().is_empty() {
                 buffer.clear();
             }
@@ -255,16 +340,38 @@ fn interactive(session: &mut Session) -> Result<u8, Error> {
         }
         let code = std::mem::take(&mut buffer);
         input.remember(&code);
-        evaluate(session, |s| s.eval(&code));
+        evaluate(&mut repl.session, |s| s.eval(&code));
     }
     input.save();
     Ok(0)
 }
 
 /// Runs a `.command`; `false` means leave.
-fn command(session: &mut Session, line: &str) -> bool {
+fn command(repl: &mut Repl, line: &str) -> bool {
     let (name, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let rest = rest.trim();
+    match name {
+        ".snapshot" => match repl.snapshot(rest) {
+            Ok(snapshot) => outln!("(snapshot {})", describe(rest, snapshot)),
+            Err(err) => eprintln!("error[{}]: {}", err.code(), err.message()),
+        },
+        ".fork" => match repl.fork(rest) {
+            Ok(()) => outln!("(forked from snapshot {rest}: a new session in its state)"),
+            Err(err) => eprintln!("error[{}]: {}", err.code(), err.message()),
+        },
+        ".snapshots" if repl.snapshots.is_empty() => outln!("(no snapshots: .snapshot NAME takes one)"),
+        ".snapshots" => {
+            for (name, snapshot) in &repl.snapshots {
+                outln!("{}", describe(name, snapshot));
+            }
+        }
+        _ => return session_command(&mut repl.session, name, rest),
+    }
+    true
+}
+
+/// The commands about the session alone; `false` means leave.
+fn session_command(session: &mut Session, name: &str, rest: &str) -> bool {
     match name {
         ".exit" | ".quit" => return false,
         ".help" => outln!("{HELP}"),
