@@ -18,7 +18,8 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::mount::Protected;
@@ -153,6 +154,60 @@ pub(crate) struct ArtifactCache {
     /// The key of entry checksums (see the module docs).
     key: [u8; 32],
     memory: Mutex<MemoryCache>,
+    /// Compilations under way, by digest (single flight): the first caller of a digest that no
+    /// cache holds compiles it, and later callers wait for that instead of compiling it again.
+    in_flight: Mutex<HashMap<Digest, Arc<Flight>>>,
+}
+
+/// One compilation under way, which callers of the same digest wait for.
+#[derive(Default)]
+struct Flight {
+    done: Mutex<bool>,
+    finished: Condvar,
+}
+
+impl Flight {
+    /// Waits until the compilation has ended (well or not), or until `deadline`: `false` then.
+    fn wait(&self, deadline: Option<Instant>) -> bool {
+        let done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        match deadline {
+            None => {
+                let _done = self
+                    .finished
+                    .wait_while(done, |done| !*done)
+                    .unwrap_or_else(PoisonError::into_inner);
+                true
+            }
+            Some(deadline) => {
+                let timeout = deadline.saturating_duration_since(Instant::now());
+                let (done, _) = self
+                    .finished
+                    .wait_timeout_while(done, timeout, |done| !*done)
+                    .unwrap_or_else(PoisonError::into_inner);
+                *done
+            }
+        }
+    }
+}
+
+/// The compiling caller's claim on a digest: dropped (however the compilation ended, panics
+/// included), it wakes the waiters and clears the way for the next caller.
+struct Leader<'a> {
+    cache: &'a ArtifactCache,
+    digest: Digest,
+    flight: Arc<Flight>,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        self.cache
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.digest);
+        *self.flight.done.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.flight.finished.notify_all();
+    }
 }
 
 #[derive(Default)]
@@ -193,6 +248,7 @@ impl ArtifactCache {
             dir,
             key,
             memory: Mutex::new(MemoryCache::default()),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -210,17 +266,58 @@ impl ArtifactCache {
     /// wasm to compile when none has it: the module's bytes (`digest` is their SHA-256), or a language
     /// runtime pre-initialised on demand.
     ///
-    /// A compilation that outlives `deadline` is abandoned (see [`crate::compile::with_deadline`]).
+    /// Concurrent callers of one digest share one compilation: the first compiles, the others wait
+    /// for it and take its artifact from memory (if it failed, the next one tries itself, so one
+    /// caller's deadline or bad luck is not the others' error).
+    ///
+    /// A compilation that outlives `deadline` is abandoned (see [`crate::compile::with_deadline`]),
+    /// and so is a wait for another caller's.
     pub(crate) fn get_or_compile(
         &self,
         engine: &wasmtime::Engine,
         digest: &Digest,
         source: &dyn Fn() -> Result<Vec<u8>>,
-        deadline: Option<std::time::Instant>,
+        deadline: Option<Instant>,
     ) -> Result<(Artifact, ArtifactSource)> {
-        if let Some(module) = self.memory_get(digest) {
-            return Ok((module, ArtifactSource::Memory));
+        loop {
+            if let Some(module) = self.memory_get(digest) {
+                return Ok((module, ArtifactSource::Memory));
+            }
+            let claim = {
+                let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+                match in_flight.get(digest) {
+                    Some(flight) => Err(flight.clone()),
+                    None => {
+                        let flight = Arc::new(Flight::default());
+                        in_flight.insert(*digest, flight.clone());
+                        Ok(Leader {
+                            cache: self,
+                            digest: *digest,
+                            flight,
+                        })
+                    }
+                }
+            };
+            match claim {
+                Ok(_leader) => return self.load_or_compile(engine, digest, source, deadline),
+                Err(flight) => {
+                    if !flight.wait(deadline) {
+                        return Err(crate::compile::waited_too_long());
+                    }
+                }
+            }
         }
+    }
+
+    /// What [`ArtifactCache::get_or_compile`] does for its first caller: from disk, or compiled now,
+    /// then kept in memory.
+    fn load_or_compile(
+        &self,
+        engine: &wasmtime::Engine,
+        digest: &Digest,
+        source: &dyn Fn() -> Result<Vec<u8>>,
+        deadline: Option<Instant>,
+    ) -> Result<(Artifact, ArtifactSource)> {
         let (module, origin) = match &self.dir {
             Some(dir) => self.disk_get_or_compile(engine, dir, digest, source, deadline)?,
             None => {
@@ -263,7 +360,7 @@ impl ArtifactCache {
         dir: &Path,
         digest: &Digest,
         source: &dyn Fn() -> Result<Vec<u8>>,
-        deadline: Option<std::time::Instant>,
+        deadline: Option<Instant>,
     ) -> Result<(Artifact, ArtifactSource)> {
         let name = hex(digest);
         let artifact_path = dir.join(format!("{name}.cwasm"));

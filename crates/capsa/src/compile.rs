@@ -173,6 +173,14 @@ pub(crate) fn with_deadline<T: Send + 'static>(
     }
 }
 
+/// The error of a caller whose deadline passed while it waited for another caller's compilation of
+/// the same artifact (see `ArtifactCache::get_or_compile`).
+pub(crate) fn waited_too_long() -> Error {
+    over("compiling took longer than its deadline (waiting for another call's compilation of the same \
+          module)"
+        .to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,42 @@ fn compiled_once_then_loaded_from_memory_and_disk() {
 }
 
 #[test]
+fn concurrent_first_loads_of_one_module_compile_it_once() {
+    // Big enough that its compilation takes a while, so that the loads overlap.
+    let mut wat = String::from("(module (memory (export \"memory\") 1)");
+    for i in 0..2_000 {
+        wat.push_str(&format!(
+            "(func (export \"f{i}\") (param i32) (result i32) local.get 0 i32.const {i} i32.mul i32.const 7 i32.add)"
+        ));
+    }
+    wat.push(')');
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_at(dir.path());
+    let loads = 8;
+    let barrier = std::sync::Barrier::new(loads);
+    let sources: Vec<ArtifactSource> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..loads)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    engine.load(wat.as_bytes()).unwrap().artifact_source()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let compiled = sources
+        .iter()
+        .filter(|s| **s == ArtifactSource::Compiled)
+        .count();
+    assert_eq!(compiled, 1, "{sources:?}");
+    assert!(
+        sources.iter().all(|s| matches!(s, ArtifactSource::Compiled | ArtifactSource::Memory)),
+        "{sources:?}"
+    );
+}
+
+#[test]
 fn a_corrupted_entry_is_detected_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_at(dir.path());
