@@ -119,6 +119,9 @@ pub struct ServerConfig {
     pub queue_timeout: HumanDuration,
     /// How long shutdown waits for in-flight calls.
     pub shutdown_grace: HumanDuration,
+    /// Worker threads of the runtime guests run on, apart from the one serving HTTP (by default
+    /// one per core).
+    pub guest_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -135,6 +138,7 @@ impl Default for ServerConfig {
             queue: 256,
             queue_timeout: HumanDuration(Duration::from_secs(1)),
             shutdown_grace: HumanDuration(Duration::from_secs(30)),
+            guest_threads: cores,
         }
     }
 }
@@ -257,6 +261,9 @@ impl Config {
             }
         }
         let server = &self.server;
+        if server.guest_threads == 0 || server.guest_threads > 1024 {
+            return Err("server.guest_threads must be between 1 and 1024".into());
+        }
         if server.concurrency == 0 || server.function_concurrency == 0 {
             return Err(
                 "server.concurrency and server.function_concurrency must be at least 1".into(),

@@ -16,6 +16,7 @@ use crate::auth::Auth;
 use crate::config::{Config, ServerConfig};
 use crate::error::ApiError;
 use crate::function::{Function, GrantSpec, LimitOverrides, Programs, Trust};
+use crate::guests::Guests;
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
 use crate::routes::Pattern;
@@ -107,6 +108,8 @@ pub struct Gateway {
     pub telemetry: Option<Telemetry>,
     /// Live sessions.
     pub sessions: Sessions,
+    /// The runtime guests run on (`[server] guest_threads`), apart from the one serving HTTP.
+    pub guests: Arc<Guests>,
 }
 
 impl Gateway {
@@ -146,15 +149,18 @@ impl Gateway {
                 "snapshots are signed with this node's own key: set CAPSA_SNAPSHOT_KEY or [sessions] snapshot_key_file on every node sharing the store, or a fork on another node is refused"
             );
         }
+        let guests = Arc::new(Guests::new(server.guest_threads)?);
         let sessions = Sessions::new(
             engine.clone(),
             config.sessions.clone(),
             base_limits.clone(),
             key,
             store.clone(),
+            guests.clone(),
         );
         let mut gateway = Gateway {
             sessions,
+            guests,
             engine,
             store,
             programs: Programs::default(),
@@ -404,16 +410,22 @@ impl Gateway {
             call = call.on_output(listener);
         }
         let started = SystemTime::now();
-        let receipt = match input {
-            Input::Handler(context) => function.program.handle_async(&context, call).await,
-            Input::Stdin(stdin) => function.program.run_async(call.stdin(stdin)).await,
-            Input::Export { name, arg } => {
-                function
-                    .program
-                    .run_async(call.function(name, FunctionArgs::Strings(vec![arg])))
-                    .await
-            }
-        }?;
+        // On the guest runtime, not the one serving HTTP (`crate::guests`).
+        let program = function.program.clone();
+        let receipt = self
+            .guests
+            .run(async move {
+                match input {
+                    Input::Handler(context) => program.handle_async(&context, call).await,
+                    Input::Stdin(stdin) => program.run_async(call.stdin(stdin)).await,
+                    Input::Export { name, arg } => {
+                        program
+                            .run_async(call.function(name, FunctionArgs::Strings(vec![arg])))
+                            .await
+                    }
+                }
+            })
+            .await??;
         self.metrics.call(&function.label, &receipt);
         log_call(function, &receipt);
         if let Some(telemetry) = &self.telemetry {

@@ -5,6 +5,7 @@
 //!   one path every call takes;
 //! - `api`: the endpoints: configured routes, the registry, `/run/…`, `/v1/run`, `/execute/…`,
 //!   server-sent events and the operations endpoints;
+//! - [`guests`]: the runtime guests run on, apart from the one serving HTTP;
 //! - [`Sessions`]: live sessions (`/v1/sessions`), usable without HTTP;
 //! - [`mcp`]: the MCP tools, for `capsa mcp` (stdio) and `/mcp` (streamable HTTP);
 //! - [`serve`]: the connection layer with its limits and graceful shutdown.
@@ -29,6 +30,7 @@ mod context;
 pub mod error;
 mod function;
 mod gateway;
+pub mod guests;
 pub mod mcp;
 mod metrics;
 mod plugins;

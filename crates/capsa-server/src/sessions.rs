@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::SessionsConfig;
 use crate::error::ApiError;
+use crate::guests::Guests;
 use crate::function::{GrantSpec, LimitOverrides, Trust};
 use crate::metrics::SessionMetrics;
 
@@ -143,6 +144,7 @@ pub struct Sessions {
 }
 
 struct Inner {
+    guests: Arc<Guests>,
     engine: Engine,
     config: SessionsConfig,
     base_limits: Limits,
@@ -164,7 +166,7 @@ struct Live {
     ttl: Duration,
     /// The last use, on the monotonic clock and as wall time.
     used: Mutex<(Instant, u64)>,
-    session: tokio::sync::Mutex<capsa::Session>,
+    session: Arc<tokio::sync::Mutex<capsa::Session>>,
     /// Where the current exec's output goes, if anywhere: the session's one output listener
     /// forwards to it.
     output: Arc<Mutex<Option<OutputListener>>>,
@@ -226,7 +228,7 @@ pub(crate) fn shown(id: &str) -> String {
 impl Sessions {
     /// A manager of sessions on `engine`, with `config` (`[sessions]`), each exec's limits starting
     /// from `base_limits` (the gateway's), KV grants and snapshots in `store`, snapshots signed with
-    /// `key`. Starts the sweeper of expired sessions when called inside a tokio runtime; it ends when
+    /// `key`, execs run on `guests`. Starts the sweeper of expired sessions when called inside a tokio runtime; it ends when
     /// the last clone is dropped.
     pub fn new(
         engine: Engine,
@@ -234,8 +236,10 @@ impl Sessions {
         base_limits: Limits,
         key: SnapshotKey,
         store: Store,
+        guests: Arc<Guests>,
     ) -> Sessions {
         let inner = Arc::new(Inner {
+            guests,
             engine,
             config,
             base_limits,
@@ -350,7 +354,7 @@ impl Sessions {
             ttl,
             used: Mutex::new((Instant::now(), now)),
             stats: Mutex::new(session.stats().clone()),
-            session: tokio::sync::Mutex::new(session),
+            session: Arc::new(tokio::sync::Mutex::new(session)),
             output,
         })
     }
@@ -522,12 +526,12 @@ impl Sessions {
     }
 
     /// The session itself, waiting up to `exec_wait` for the operation holding it.
-    async fn lock_session<'a>(
+    async fn lock_session(
         &self,
-        live: &'a Live,
-    ) -> Result<tokio::sync::MutexGuard<'a, capsa::Session>, ApiError> {
+        live: &Live,
+    ) -> Result<tokio::sync::OwnedMutexGuard<capsa::Session>, ApiError> {
         let wait = self.inner.config.exec_wait.0;
-        tokio::time::timeout(wait, live.session.lock())
+        tokio::time::timeout(wait, live.session.clone().lock_owned())
             .await
             .map_err(|_| {
                 ApiError::new(
@@ -634,10 +638,18 @@ impl Sessions {
         }
         *lock(&live.output) = on_output;
         let done = Done(&live);
-        let result = session.eval_async(code).await;
-        *lock(&live.stats) = session.stats().clone();
+        // On the guest runtime, not the one serving HTTP (`crate::guests`).
+        let code = code.to_owned();
+        let (result, stats) = self
+            .inner
+            .guests
+            .run(async move {
+                let result = session.eval_async(&code).await;
+                (result, session.stats().clone())
+            })
+            .await?;
+        *lock(&live.stats) = stats;
         drop(done);
-        drop(session);
         let outcome = match &result {
             Ok(receipt) => receipt.outcome(),
             Err(e) => e.code().as_str(),
