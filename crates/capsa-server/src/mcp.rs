@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use axum::http::request::Parts;
-use capsa::{ErrorCode, HumanDuration, Language, LimitOverrides, Receipt};
+use capsa::{ByteSize, ErrorCode, HumanDuration, Language, LimitOverrides, Receipt};
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
@@ -131,6 +131,15 @@ struct CreateSessionArgs {
     /// How long the session lives after its last use, e.g. `10m`; at most the server's maximum.
     #[serde(default)]
     ttl: Option<String>,
+    /// Wall-clock deadline of each `exec`, e.g. `5s`; at most the server's own (the default).
+    #[serde(default)]
+    timeout: Option<String>,
+    /// The session's memory, e.g. `128MiB`; at most the server's own (the default).
+    #[serde(default)]
+    memory: Option<String>,
+    /// Bytes of the session's files in /work, e.g. `16MiB`; at most the server's own (the default).
+    #[serde(default)]
+    max_files: Option<String>,
 }
 
 /// `exec`'s arguments.
@@ -283,7 +292,7 @@ impl Mcp {
     /// Opens a session.
     #[tool(
         input_schema = schema::<CreateSessionArgs>(),
-        description = "Open a stateful session in JavaScript (js), TypeScript (ts) or Python (py): variables and functions persist from one `exec` to the next, and the session has a private /work directory (see write_file/read_file; Python code reads it with open('/work/...')). Returns the session's `id`. Sessions expire when idle; close them with close_session."
+        description = "Open a stateful session in JavaScript (js), TypeScript (ts) or Python (py): variables and functions persist from one `exec` to the next, and the session has a private /work directory (see write_file/read_file; Python code reads it with open('/work/...')). Returns the session's `id`. Optional limits: `timeout` of each exec, `memory`, `max_files` (at most the server's). Sessions expire when idle; close them with close_session."
     )]
     async fn create_session(
         &self,
@@ -298,8 +307,30 @@ impl Mcp {
                 .as_deref()
                 .map(|t| parse_duration("ttl", t))
                 .transpose()?,
+            limits: LimitOverrides {
+                timeout: args
+                    .timeout
+                    .as_deref()
+                    .map(|t| parse_duration("timeout", t))
+                    .transpose()?,
+                memory: args
+                    .memory
+                    .as_deref()
+                    .map(|m| parse_size("memory", m))
+                    .transpose()?,
+                max_files: args
+                    .max_files
+                    .as_deref()
+                    .map(|m| parse_size("max_files", m))
+                    .transpose()?,
+                ..LimitOverrides::default()
+            },
             ..CreateSession::default()
         };
+        request
+            .limits
+            .check_within(&self.gateway.base_limits)
+            .map_err(|e| invalid_params(e.code(), e.message()))?;
         match self.gateway.sessions.create(&owner, request).await {
             Ok(info) => Ok(session_result("opened", &info)),
             Err(e) => refused(e),
@@ -590,6 +621,11 @@ pub(crate) fn http_service(gateway: Arc<Gateway>) -> HttpService {
 
 /// The duration argument `name`.
 fn parse_duration(name: &str, text: &str) -> Result<HumanDuration, ErrorData> {
+    text.parse()
+        .map_err(|e: capsa::Error| invalid_params(e.code(), format!("`{name}`: {}", e.message())))
+}
+
+fn parse_size(name: &str, text: &str) -> Result<ByteSize, ErrorData> {
     text.parse()
         .map_err(|e: capsa::Error| invalid_params(e.code(), format!("`{name}`: {}", e.message())))
 }

@@ -147,6 +147,17 @@ async fn arguments_a_tool_does_not_take_are_protocol_errors() {
         ),
         ("exec", json!({"code": "1"}), "session"),
         (
+            "create_session",
+            json!({"language": "js", "memory": "lots"}),
+            "memory",
+        ),
+        // Above the gateway's own memory limit.
+        (
+            "create_session",
+            json!({"language": "js", "memory": "64GiB"}),
+            "memory",
+        ),
+        (
             "write_file",
             json!({"session": "s", "path": "a"}),
             "content",
@@ -189,6 +200,27 @@ async fn guest_failures_are_tool_results_and_the_server_keeps_serving() {
     .await;
     assert_eq!(looped["isError"], true);
     assert_eq!(looped["structuredContent"]["outcome"], "timeout");
+
+    // A session's limits are those it was opened with.
+    let opened = result(
+        &gw,
+        "create_session",
+        json!({"language": "js", "timeout": "100ms", "memory": "32MiB"}),
+    )
+    .await;
+    assert_eq!(opened["isError"], false, "{opened}");
+    let session = opened["structuredContent"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        opened["structuredContent"]["limits"]["memory"], "32MiB",
+        "{opened}"
+    );
+    let looped = result(
+        &gw,
+        "exec",
+        json!({"session": session, "code": "while (true) {}"}),
+    )
+    .await;
+    assert_eq!(looped["structuredContent"]["outcome"], "timeout", "{looped}");
 
     // Code that does not compile is the code's failure, not a bad argument.
     let broken = result(
