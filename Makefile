@@ -33,7 +33,7 @@ ST_VENV := $(CURDIR)/target/schemathesis-venv
 MCP_VERSION := 2.3.0
 MCP_VENV := $(CURDIR)/target/mcp-venv
 
-.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py bench-sessions clean-cache schemathesis mcp-client
+.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py bench-sessions bench-idle-sessions clean-cache schemathesis mcp-client
 
 all: build
 
@@ -153,3 +153,6 @@ bench-py: guests
 
 bench-sessions: guests
 	$(CARGO) bench -p capsa --bench sessions
+
+bench-idle-sessions: build
+	bash benches/idle_sessions.sh
