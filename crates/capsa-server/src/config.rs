@@ -459,6 +459,7 @@ mod tests {
             "[[route]]\npath = \"/v1/functions\"\nfunction = \"a\"",
             "[[route]]\npath = \"/\"\nfunction = \"a\"\nmethods = [\"G T\"]",
             "[server]\nconcurrency = 0",
+            "[server]\nguest_threads = 0",
             "[sessions]\nttl = \"0s\"",
             "[sessions]\nttl = \"2h\"",
         ] {

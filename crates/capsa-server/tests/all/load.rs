@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::{Gateway, client, functions_dir, json_of};
+use crate::{Gateway, client, functions_dir, json_of, wait_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_calls_under_load_do_not_hurt_good_ones() {
@@ -88,4 +88,43 @@ function = "{}"
     }
     let r = c.get(gw.url("/good?name=after")).send().await.unwrap();
     assert_eq!(json_of(r).await["hello"], "after");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_answers_while_guests_spin() {
+    let dir = tempfile::tempdir().unwrap();
+    let spin = dir.path().join("spin.js");
+    std::fs::write(&spin, "function handler() { for (;;) {} }").unwrap();
+    // One guest thread for 16 spinning guests: the guest runtime is saturated, the HTTP one is not.
+    let config = format!(
+        "[limits]\ntimeout = \"3s\"\n[server]\nguest_threads = 1\nclient_timeout = \"30s\"\n\
+         [[route]]\npath = \"/spin\"\nfunction = \"{}\"\n",
+        spin.display()
+    );
+    let gw = Gateway::start_in(dir.path(), &config).await;
+    let c = client();
+    let spinning: Vec<_> = (0..16)
+        .map(|_| tokio::spawn(c.get(gw.url("/spin")).send()))
+        .collect();
+    wait_until("the guests spinning", || async {
+        let active = gw.metric("capsa_active_sandboxes").await;
+        if active == "capsa_active_sandboxes 16" {
+            Ok(())
+        } else {
+            Err(active)
+        }
+    })
+    .await;
+    for _ in 0..10 {
+        let r = c.get(gw.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert!(
+        spinning.iter().any(|task| !task.is_finished()),
+        "/healthz answered only after the guests ended"
+    );
+    for task in spinning {
+        let r = task.await.unwrap().unwrap();
+        assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
+    }
 }
