@@ -951,7 +951,11 @@ fn the_repl_snapshots_and_forks_by_name() {
         "error[not_found]: no snapshot named `nope`",
         "error[invalid_input]: a snapshot name is one word",
     ] {
-        assert!(stderr(&out).contains(expected), "{expected}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{expected}: {}",
+            stderr(&out)
+        );
     }
 
     let input = "{\"eval\": \"var seen = []\"}\n{\"snapshot\": \"base\"}\n{\"eval\": \"seen.push(1); seen\"}\n{\"fork\": \"base\"}\n{\"eval\": \"seen.length\"}\n{\"fork\": 3}\n{\"fork\": \"other\"}\n";
@@ -961,10 +965,16 @@ fn the_repl_snapshots_and_forks_by_name() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(replies[1]["outcome"], "ok", "{replies:?}");
-    assert!(replies[1]["memory_bytes"].as_u64().unwrap() > 0, "{replies:?}");
+    assert!(
+        replies[1]["memory_bytes"].as_u64().unwrap() > 0,
+        "{replies:?}"
+    );
     assert_eq!(replies[2]["result"], serde_json::json!([1]));
     assert_eq!(replies[3]["outcome"], "ok");
-    assert_eq!(replies[4]["result"], 0, "the fork is in the snapshot's state");
+    assert_eq!(
+        replies[4]["result"], 0,
+        "the fork is in the snapshot's state"
+    );
     assert_eq!(replies[5]["outcome"], "invalid_input");
     assert_eq!(replies[6]["outcome"], "not_found");
 }

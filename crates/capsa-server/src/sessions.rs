@@ -31,8 +31,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::SessionsConfig;
 use crate::error::ApiError;
-use crate::guests::Guests;
 use crate::function::{GrantSpec, LimitOverrides, Trust};
+use crate::guests::Guests;
 use crate::metrics::SessionMetrics;
 
 /// The owner key of a bearer token: the hex SHA-256 of the token, so the token itself is never kept.

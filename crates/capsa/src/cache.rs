@@ -205,7 +205,11 @@ impl Drop for Leader<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.digest);
-        *self.flight.done.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        *self
+            .flight
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
         self.flight.finished.notify_all();
     }
 }
@@ -284,7 +288,10 @@ impl ArtifactCache {
                 return Ok((module, ArtifactSource::Memory));
             }
             let claim = {
-                let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut in_flight = self
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 match in_flight.get(digest) {
                     Some(flight) => Err(flight.clone()),
                     None => {

@@ -359,7 +359,9 @@ fn command(repl: &mut Repl, line: &str) -> bool {
             Ok(()) => outln!("(forked from snapshot {rest}: a new session in its state)"),
             Err(err) => eprintln!("error[{}]: {}", err.code(), err.message()),
         },
-        ".snapshots" if repl.snapshots.is_empty() => outln!("(no snapshots: .snapshot NAME takes one)"),
+        ".snapshots" if repl.snapshots.is_empty() => {
+            outln!("(no snapshots: .snapshot NAME takes one)")
+        }
         ".snapshots" => {
             for (name, snapshot) in &repl.snapshots {
                 outln!("{}", describe(name, snapshot));

@@ -209,7 +209,10 @@ async fn guest_failures_are_tool_results_and_the_server_keeps_serving() {
     )
     .await;
     assert_eq!(opened["isError"], false, "{opened}");
-    let session = opened["structuredContent"]["id"].as_str().unwrap().to_owned();
+    let session = opened["structuredContent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         opened["structuredContent"]["limits"]["memory"], "32MiB",
         "{opened}"
@@ -220,7 +223,10 @@ async fn guest_failures_are_tool_results_and_the_server_keeps_serving() {
         json!({"session": session, "code": "while (true) {}"}),
     )
     .await;
-    assert_eq!(looped["structuredContent"]["outcome"], "timeout", "{looped}");
+    assert_eq!(
+        looped["structuredContent"]["outcome"], "timeout",
+        "{looped}"
+    );
 
     // Code that does not compile is the code's failure, not a bad argument.
     let broken = result(

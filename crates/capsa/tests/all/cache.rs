@@ -87,7 +87,9 @@ fn concurrent_first_loads_of_one_module_compile_it_once() {
         .count();
     assert_eq!(compiled, 1, "{sources:?}");
     assert!(
-        sources.iter().all(|s| matches!(s, ArtifactSource::Compiled | ArtifactSource::Memory)),
+        sources
+            .iter()
+            .all(|s| matches!(s, ArtifactSource::Compiled | ArtifactSource::Memory)),
         "{sources:?}"
     );
 }
