@@ -936,17 +936,17 @@ fn the_repl_snapshots_and_forks_by_name() {
     assert_eq!(status(&out), 0, "{}", stderr(&out));
     let lines: Vec<_> = stdout(&out).lines().map(str::to_owned).collect();
     assert!(lines[0].starts_with("(snapshot one: "), "{lines:?}");
-    assert!(lines[1].starts_with("(snapshot two: "), "{lines:?}");
+    assert!(lines[2].starts_with("(snapshot two: "), "{lines:?}");
     // A fork goes back to the state of its snapshot, whatever the session did since, and a second fork
-    // of the same snapshot does not see what the first one wrote.
+    // of the same snapshot does not see what the first one wrote. (An assignment shows its value.)
     let values: Vec<_> = lines
         .iter()
         .filter(|l| !l.starts_with('('))
         .map(String::as_str)
         .collect();
-    assert_eq!(values[..4], ["1", "2", "5", "2"], "{lines:?}");
-    assert!(values[4].starts_with("one: "), "{lines:?}");
-    assert!(values[5].starts_with("two: "), "{lines:?}");
+    assert_eq!(values[..5], ["2", "1", "2", "5", "2"], "{lines:?}");
+    assert!(values[5].starts_with("one: "), "{lines:?}");
+    assert!(values[6].starts_with("two: "), "{lines:?}");
     for expected in [
         "error[not_found]: no snapshot named `nope`",
         "error[invalid_input]: a snapshot name is one word",
