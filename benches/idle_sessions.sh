@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idle sessions parked in one gateway (issue #15: 1,000 idle sessions ≤ 2 GiB RSS). Starts `capsa serve`,
 # opens SESSIONS sessions over HTTP, runs one small exec in each (so each has a live sandbox with its own
-# heap, not only a reservation), and prints the gateway's RSS before and after, per session, and the time
-# to open and exec them all. `make bench-idle-sessions` runs it.
+# heap, not only a reservation), and prints the gateway's PSS and RSS before and after, per session, and
+# the time to open and exec them all. `make bench-idle-sessions` runs it.
 #
 # Environment: SESSIONS (1000), LANGUAGE (js; py for Python sessions), CAPSA (target/debug/capsa: RSS is
 # the guests' memory, the same in the test build and the release build).
@@ -26,14 +26,14 @@ tokens = ["bench-token"]
 [sessions]
 max_sessions = $((SESSIONS + 16))
 max_per_token = $((SESSIONS + 16))
-max_memory = "1TiB"
+max_memory = "1024GiB"
 ttl = "1h"
 TOML
 CAPSA_LOG=warn "$capsa" serve --quiet --config "$work/capsa.toml" 2>"$work/capsa.log" &
 pid=$!
 
-python3 - "$port" "$pid" "$SESSIONS" "$LANGUAGE" <<'PY'
-import http.client, json, sys, time
+python3 - "$port" "$pid" "$SESSIONS" "$LANGUAGE" <<'PY' || { tail -20 "$work/capsa.log" >&2; exit 1; }
+import http.client, json, os, sys, time
 port, pid, n, language = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 code = {
     "js": "globalThis.rows = []; for (let i = 0; i < 100; i++) rows.push({i, s: 'row ' + i}); rows.length",
@@ -41,21 +41,32 @@ code = {
     "py": "rows = [{'i': i, 's': f'row {i}'} for i in range(100)]\nlen(rows)",
 }[language]
 
-def rss():
-    with open(f"/proc/{pid}/status") as f:
+def memory():
+    """(RSS, PSS) in bytes. RSS counts a page of the shared copy-on-write runtime image once per
+    sandbox that maps it; PSS divides it among them, so PSS is what the sessions really cost."""
+    seen = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                seen[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    return seen["Rss"], seen["Pss"]
 
 deadline = time.time() + 600
 while True:
     try:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         c.request("GET", "/readyz")
-        if c.getresponse().status == 200:
+        r = c.getresponse()
+        r.read()
+        if r.status == 200:
             break
     except OSError:
         pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        sys.exit("the gateway exited before it was ready (its log follows)")
     if time.time() > deadline:
         sys.exit("the gateway never became ready")
     time.sleep(0.1)
@@ -72,7 +83,7 @@ def post(path, body):
 # A first session prepares the runtime (on a cold cache, the compile): not counted.
 first = post("/v1/sessions", {"language": language})
 post(f"/v1/sessions/{first['id']}/exec", {"code": code})
-before = rss()
+before = memory()
 started = time.time()
 for i in range(n):
     s = post("/v1/sessions", {"language": language})
@@ -81,9 +92,10 @@ for i in range(n):
         sys.exit(f"exec {i}: {receipt}")
 took = time.time() - started
 time.sleep(1)
-after = rss()
+after = memory()
 mib = lambda b: b / (1 << 20)
-print(f"{n} idle {language} sessions: gateway RSS {mib(before):.0f} MiB before, {mib(after):.0f} MiB after "
-      f"({(after - before) / n / 1024:.0f} KiB per session); opened and exec'd in {took:.1f} s "
-      f"({took / n * 1000:.2f} ms per session)")
+for what, b, a in (("PSS", before[1], after[1]), ("RSS", before[0], after[0])):
+    print(f"{n} idle {language} sessions: gateway {what} {mib(b):.0f} MiB before, {mib(a):.0f} MiB after "
+          f"({(a - b) / n / 1024:.0f} KiB per session)")
+print(f"opened and exec'd in {took:.1f} s ({took / n * 1000:.2f} ms per session)")
 PY

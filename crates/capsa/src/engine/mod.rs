@@ -255,11 +255,13 @@ const KEEP_RESIDENT: usize = 2 << 20;
 
 fn pooling_config() -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
-    // Room for 1,000 sandboxes at once (SPEC §9: 1,000 parked on host calls). Each slot is only
-    // address space until used; resident memory follows what guests actually touch.
-    pool.total_core_instances(1_000)
+    // Room for 1,000 sandboxes at once (SPEC §9: 1,000 parked on host calls), live sessions included.
+    // Each slot is only address space until used; resident memory follows what guests actually touch.
+    // A CPython sandbox holds 14 core instances and 2 tables, so core instances get 16 per sandbox and
+    // tables 4: with one each, about 70 Python sessions used up the pool (then 500, on tables).
+    pool.total_core_instances(16_000)
         .total_memories(1_000)
-        .total_tables(1_000)
+        .total_tables(4_000)
         .total_stacks(1_000)
         // A CPython component has 14 core instances and one 13 MiB memory; leave headroom.
         .total_component_instances(1_000)

@@ -1,5 +1,5 @@
-//! JavaScript sessions: state across evaluations, dispatch, reset, stats, bytecode, and limits
-//! discarding state. A limit discarding the state, for every language, is in scripts.rs.
+//! Sessions: state across evaluations, dispatch, reset, stats, bytecode, limits discarding state, and
+//! many open at once. A limit discarding the state, for every language, is in scripts.rs.
 
 use capsa::{Call, ErrorCode, Grants, HostFunctions, Language, Limits};
 use serde_json::json;
@@ -225,4 +225,17 @@ fn a_cancelled_eval_discards_the_sandbox() {
         s.eval("typeof keep").unwrap().result,
         Some(json!("undefined"))
     );
+}
+
+#[test]
+fn five_hundred_python_sessions_stay_open_at_once() {
+    // A CPython session holds 14 core instances and 2 tables: the pool used to run out of core
+    // instances at about 70 live Python sessions (and of tables at 500), long before it ran out of
+    // memories, and answered `busy`.
+    let mut sessions: Vec<_> = (0..510).map(|_| session(Language::Python)).collect();
+    for i in [0, 1, 255, 509] {
+        let receipt = sessions[i].eval(&format!("n = {i}\nn * 2")).unwrap();
+        assert_eq!(receipt.result, Some(json!(i * 2)), "{receipt:?}");
+    }
+    assert_eq!(sessions[255].eval("n").unwrap().result, Some(json!(255)));
 }
