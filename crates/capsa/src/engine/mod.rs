@@ -13,6 +13,7 @@ use crate::cache::{ArtifactCache, Digest};
 use crate::compile::CompileLimits;
 use crate::error::{Error, Result};
 use crate::host::Linkers;
+use crate::limits::Limits;
 use crate::module::{Module, ModuleInner};
 
 pub(crate) use ticker::Ticker;
@@ -253,23 +254,31 @@ fn pooled_engine(config: &mut Config) -> Result<(wasmtime::Engine, bool, String)
 /// resident this way to 200 MiB.
 const KEEP_RESIDENT: usize = 2 << 20;
 
+/// Sandboxes the pool holds at once, live sessions and running calls together (SPEC §9: 1,000 parked
+/// on host calls). Past it a call or a new session is `busy`.
+const POOL_SANDBOXES: u32 = 1_000;
+
+/// Tables per sandbox in the pool, on average: a CPython sandbox has 2, a plain module at most 1.
+const POOL_TABLES_PER_SANDBOX: u32 = 4;
+
 fn pooling_config() -> PoolingAllocationConfig {
+    // Each slot is only address space until used; resident memory follows what guests touch. Core
+    // instances get as many per sandbox as a sandbox may hold (`Limits::max_instances`, 16 by default,
+    // for CPython's 14): with one each, about 70 Python sessions used up the pool (then 500, on
+    // tables).
+    let defaults = Limits::default();
     let mut pool = PoolingAllocationConfig::new();
-    // Room for 1,000 sandboxes at once (SPEC §9: 1,000 parked on host calls), live sessions included.
-    // Each slot is only address space until used; resident memory follows what guests actually touch.
-    // A CPython sandbox holds 14 core instances and 2 tables, so core instances get 16 per sandbox and
-    // tables 4: with one each, about 70 Python sessions used up the pool (then 500, on tables).
-    pool.total_core_instances(16_000)
-        .total_memories(1_000)
-        .total_tables(4_000)
-        .total_stacks(1_000)
+    pool.total_core_instances(POOL_SANDBOXES * defaults.max_instances)
+        .total_memories(POOL_SANDBOXES)
+        .total_tables(POOL_SANDBOXES * POOL_TABLES_PER_SANDBOX)
+        .total_stacks(POOL_SANDBOXES)
         // A CPython component has 14 core instances and one 13 MiB memory; leave headroom.
-        .total_component_instances(1_000)
+        .total_component_instances(POOL_SANDBOXES)
         .max_core_instances_per_component(32)
         // Tables as large as `Limits::max_table_elements`. Memories and tables per module stay at
         // wasmtime's default of one each: allowing four cost about 9 µs on every call (measured with
         // benches/fresh_sandbox.rs), for modules that are rare.
-        .table_elements(100_000)
+        .table_elements(usize::try_from(defaults.max_table_elements).unwrap_or(usize::MAX))
         // Keep some warm slots so repeat calls of a module reuse their copy-on-write image mapping.
         .max_unused_warm_slots(100);
     pool

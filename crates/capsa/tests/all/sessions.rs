@@ -239,3 +239,38 @@ fn five_hundred_python_sessions_stay_open_at_once() {
     }
     assert_eq!(sessions[255].eval("n").unwrap().result, Some(json!(255)));
 }
+
+#[test]
+fn a_full_pool_answers_busy_and_a_closed_session_frees_its_slot() {
+    // An engine of its own, so filling its pool cannot make the other tests busy.
+    let engine = capsa::Engine::builder().cache_dir(None).build().unwrap();
+    // Opening a session or its first evaluation, whichever takes the slot, is what gets refused.
+    let open = || -> Result<capsa::Session, (ErrorCode, String)> {
+        let mut s = engine
+            .session(Language::JavaScript, Call::new().limits(quick()))
+            .map_err(|e| (e.code(), e.to_string()))?;
+        match s.eval("1").unwrap().error {
+            None => Ok(s),
+            Some(failure) => Err((failure.code, failure.message)),
+        }
+    };
+    let mut sessions = Vec::new();
+    let (code, message) = loop {
+        match open() {
+            Ok(s) => sessions.push(s),
+            Err(refused) => break refused,
+        }
+        assert!(sessions.len() <= 1_000, "the pool holds 1,000 sandboxes");
+    };
+    assert_eq!(code, ErrorCode::Busy, "{message}");
+    assert!(message.contains("no sandbox slot is free"), "{message}");
+    assert!(
+        sessions.len() >= 990,
+        "only {} sessions fit",
+        sessions.len()
+    );
+    // The live sessions are untouched, and closing one makes room for the next.
+    assert_eq!(sessions[0].eval("2 + 2").unwrap().result, Some(json!(4)));
+    sessions.pop();
+    assert!(open().is_ok(), "a closed session's slot is free again");
+}
