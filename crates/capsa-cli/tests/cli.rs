@@ -140,6 +140,28 @@ fn run_wat_from_a_file_and_inline() {
 }
 
 #[test]
+fn the_error_line_starts_a_line_after_unterminated_guest_stderr() {
+    let capsa = Capsa::new();
+    // Writes "partial" to stderr with no newline, then traps.
+    let wat = r#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "partial")
+        (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 7))
+            (drop (call $w (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+            unreachable))"#;
+    let out = capsa.run(&["run", "-c", wat]);
+    assert_error(&out, "trap", 134);
+    assert!(
+        stderr(&out).starts_with("partial\nerror[trap]: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn json_contract_with_a_json_receipt() {
     let capsa = Capsa::new();
     let out = capsa.run_with_stdin(

@@ -46,12 +46,16 @@ pub(crate) fn passthrough() -> (OutputListener, std::thread::JoinHandle<()>) {
 
 /// The exit status for a finished call: the guest's own code for a normal or non-zero exit, the
 /// documented status of the error code otherwise. Prints `error[code]: message` for failures other
-/// than a plain non-zero exit.
+/// than a plain non-zero exit, on a line of its own.
 pub(crate) fn exit_status(receipt: &Receipt, print_error: bool) -> u8 {
     match &receipt.error {
         None => 0,
         Some(failure) => {
             if print_error && failure.code != ErrorCode::Exit {
+                // The error starts its own line even when the guest's last stderr line did not end.
+                if receipt.stderr.last().is_some_and(|&b| b != b'\n') {
+                    eprintln!();
+                }
                 eprintln!("error[{}]: {}", failure.code, failure.message);
                 if let Some(backtrace) = &failure.backtrace {
                     eprintln!("{}", backtrace.trim_end());
