@@ -80,7 +80,7 @@ pub use cache::ArtifactSource;
 pub use call::{Call, Entry, FunctionArgs};
 pub use capability::{DirGrant, Grants, HostError, HostFunctions, HostResult, http, kv};
 pub use compile::CompileLimits;
-pub use engine::{DEFAULT_MAX_WASM_STACK, Engine, EngineBuilder};
+pub use engine::{DEFAULT_MAX_WASM_STACK, Engine, EngineBuilder, StandbyLimits};
 pub use error::{Error, ErrorCode, Result};
 pub use files::FileEntry;
 pub use lang::{

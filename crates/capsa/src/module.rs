@@ -1,13 +1,14 @@
 //! A loaded module: compiled (or taken from the cache), linked, and ready to run in fresh sandboxes.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest as _, Sha256};
-use wasmtime::{ExternType, FuncType, InstancePre, Mutability};
+use wasmtime::{ExternType, FuncType, InstancePre, Mutability, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::cache::{Artifact, ArtifactSource, Digest, WasmKind, hex};
-use crate::engine::Engine;
+use crate::engine::{Engine, StandbyReservation};
 use crate::error::{Error, Result};
 use crate::host::SandboxState;
 
@@ -35,6 +36,39 @@ pub(crate) struct ModuleInner {
     /// The contents of the memory of a fresh instance (its copy-on-write image), taken once when a
     /// session snapshot first needs to compare against it.
     initial_memory: OnceLock<Arc<[u8]>>,
+    /// Instances made ahead of calls, once the module keeps them ([`Module::keep_standby`]).
+    standby: OnceLock<StandbySet>,
+    /// Calls started in fresh sandboxes: traffic that makes a module hot.
+    calls: AtomicU64,
+}
+
+/// An instance of a core module or of a component.
+#[derive(Clone, Copy)]
+pub(crate) enum Instance {
+    Core(wasmtime::Instance),
+    Component(wasmtime::component::Instance),
+}
+
+/// The standby instances of a module (filled, taken and sized in `sandbox::standby`).
+#[derive(Default)]
+pub(crate) struct StandbySet {
+    pub(crate) ready: Mutex<Vec<Standby>>,
+    /// A task is filling `ready`.
+    pub(crate) filling: AtomicBool,
+    /// The module cannot be made ahead (its instantiation runs code): no more attempts.
+    pub(crate) unusable: AtomicBool,
+    /// What the module's instantiation runs is capsa's own code (a language runtime's), which may
+    /// run ahead of a call; a user's module is never made ahead if its instantiation runs code.
+    pub(crate) trusted_start: bool,
+}
+
+/// A store with an instance of the module made from its pristine image, that has never run any code.
+/// It serves one call and is then dropped like any sandbox.
+pub(crate) struct Standby {
+    pub(crate) store: Store<SandboxState>,
+    pub(crate) instance: Instance,
+    /// Its share of the engine's standby budget, given back when it is dropped.
+    pub(crate) reservation: StandbyReservation,
 }
 
 /// A compiled artifact linked against the engine's host functions, ready to instantiate.
@@ -103,6 +137,8 @@ impl Module {
             functions: Vec::new(),
             mutable_globals: Vec::new(),
             initial_memory: OnceLock::new(),
+            standby: OnceLock::new(),
+            calls: AtomicU64::new(0),
         };
         Ok(Module {
             engine: self.engine,
@@ -175,6 +211,8 @@ impl Module {
                 functions,
                 mutable_globals,
                 initial_memory: OnceLock::new(),
+                standby: OnceLock::new(),
+                calls: AtomicU64::new(0),
             }),
         })
     }
@@ -240,6 +278,25 @@ impl Module {
     /// Keeps `memory` as the memory of a fresh instance (the first one kept wins).
     pub(crate) fn keep_initial_memory(&self, memory: Arc<[u8]>) -> Arc<[u8]> {
         self.inner.initial_memory.get_or_init(|| memory).clone()
+    }
+
+    /// From now on, keep standby instances of this module ready, as the engine's standby settings
+    /// allow; `trusted_start` for capsa's own runtimes (see [`StandbySet::trusted_start`]).
+    pub(crate) fn keep_standby(&self, trusted_start: bool) {
+        self.inner.standby.get_or_init(|| StandbySet {
+            trusted_start,
+            ..StandbySet::default()
+        });
+    }
+
+    /// Counts a call of the module; returns how many there were before it.
+    pub(crate) fn note_call(&self) -> u64 {
+        self.inner.calls.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The module's standby instances, if it keeps them.
+    pub(crate) fn standby(&self) -> Option<&StandbySet> {
+        self.inner.standby.get()
     }
 
     pub(crate) fn from_inner(engine: &Engine, inner: Arc<ModuleInner>) -> Module {

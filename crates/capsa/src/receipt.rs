@@ -144,6 +144,15 @@ pub struct Stats {
     pub host_calls: u64,
     /// Bytes the guest sent through host calls.
     pub egress_bytes: u64,
+    /// Whether the call ran in a standby instance: one made before the call from the pristine image,
+    /// that had never run code (`instantiate_us` is then 0: the instantiation was off the call's
+    /// path). Only in receipts of engines that keep standby instances.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub standby: bool,
+    /// Time spent looking for a standby instance (taking one, or finding none), when the module keeps
+    /// them. A call never waits for one to be made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby_wait_us: Option<u64>,
 }
 
 impl Serialize for Receipt {

@@ -1,6 +1,7 @@
 //! The engine: one wasmtime configuration, its linkers, its epoch ticker (`ticker`), its artifact
 //! cache and the modules it keeps for its life (capsa's language runtimes, by content digest).
 
+mod standby;
 mod ticker;
 
 use std::collections::HashMap;
@@ -16,6 +17,8 @@ use crate::host::Linkers;
 use crate::limits::Limits;
 use crate::module::{Module, ModuleInner};
 
+pub use standby::StandbyLimits;
+pub(crate) use standby::{StandbyBudget, StandbyReservation};
 pub(crate) use ticker::Ticker;
 
 /// The default wasm stack limit: 1 MiB.
@@ -52,6 +55,8 @@ pub(crate) struct EngineInner {
     pub(crate) max_wasm_stack: usize,
     /// Where sessions make their files' directories; `None` is the system's temporary directory.
     pub(crate) session_dir: Option<PathBuf>,
+    /// The standby instances' limits and what they hold.
+    pub(crate) standby: Arc<StandbyBudget>,
     pooling: bool,
     /// Which instance allocator is in use, and why, for people (`capsa doctor`).
     allocator: String,
@@ -77,6 +82,7 @@ pub struct EngineBuilder {
     pooling: bool,
     compile_limits: CompileLimits,
     session_dir: Option<PathBuf>,
+    standby: StandbyLimits,
 }
 
 impl Default for EngineBuilder {
@@ -88,6 +94,7 @@ impl Default for EngineBuilder {
             pooling: true,
             compile_limits: CompileLimits::default(),
             session_dir: None,
+            standby: StandbyLimits::OFF,
         }
     }
 }
@@ -142,6 +149,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Keep standby instances of capsa's language runtimes (see [`StandbyLimits`]; off by default).
+    /// Standby instances are made on the tokio runtime of the calls that use them, after a call of
+    /// the runtime finds its set short.
+    pub fn standby(mut self, limits: StandbyLimits) -> Self {
+        self.standby = limits;
+        self
+    }
+
     /// Builds the engine and starts its epoch ticker thread.
     ///
     /// # Errors
@@ -186,6 +201,7 @@ impl EngineBuilder {
                 compile_limits: self.compile_limits,
                 max_wasm_stack: self.max_wasm_stack,
                 session_dir: self.session_dir,
+                standby: StandbyBudget::new(self.standby, POOL_STANDBY as usize),
                 pooling,
                 allocator,
                 ticker,
@@ -257,6 +273,9 @@ const KEEP_RESIDENT: usize = 2 << 20;
 /// Sandboxes the pool holds at once, live sessions and running calls together (SPEC §9: 1,000 parked
 /// on host calls). Past it a call or a new session is `busy`.
 const POOL_SANDBOXES: u32 = 1_000;
+
+/// The most standby instances at once, out of [`POOL_SANDBOXES`].
+const POOL_STANDBY: u32 = POOL_SANDBOXES / 10;
 
 /// Tables per sandbox in the pool, on average: a CPython sandbox has 2, a plain module at most 1.
 const POOL_TABLES_PER_SANDBOX: u32 = 4;
@@ -365,6 +384,11 @@ impl Engine {
         let module = load()?;
         pinned.insert(*digest, module.inner().clone());
         Ok(module)
+    }
+
+    /// Standby instances held now, and their linear memory in bytes.
+    pub fn standby_held(&self) -> (usize, u64) {
+        self.inner.standby.held()
     }
 
     pub(crate) fn ticker(&self) -> &Ticker {

@@ -64,6 +64,34 @@ impl Limiter {
         }
     }
 
+    /// Takes over the usage of a store whose instance was made under `placeholder` (a standby
+    /// instance), if that instance is within this limiter's limits; `false` (and nothing changed)
+    /// otherwise, and the call instantiates fresh, meeting its limits there.
+    pub(crate) fn adopt(&mut self, placeholder: &Limiter) -> bool {
+        if placeholder.memory.now > self.memory_max
+            || placeholder.table.now > self.table_max
+            || placeholder.instances_max > self.instances_max
+        {
+            return false;
+        }
+        for (mine, theirs) in [
+            (&mut self.memory, &placeholder.memory),
+            (&mut self.table, &placeholder.table),
+        ] {
+            *mine = Usage {
+                now: theirs.now,
+                peak: theirs.now,
+                before_last: None,
+            };
+        }
+        true
+    }
+
+    /// The linear memory the store has now, in bytes.
+    pub(crate) fn memory_now(&self) -> u64 {
+        self.memory.now
+    }
+
     pub(crate) fn memory_peak(&self) -> u64 {
         self.memory.peak
     }

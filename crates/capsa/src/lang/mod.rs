@@ -215,6 +215,26 @@ impl Engine {
         }
     }
 
+    /// Starts filling the standby set of `language`'s runtime (see
+    /// [`EngineBuilder::standby`](crate::EngineBuilder::standby)) on the current tokio runtime, so
+    /// that even the first calls find one. Does nothing for wasm, outside a tokio runtime, when the
+    /// engine keeps no standby instances, or when the runtime is not compiled yet (it is not compiled
+    /// for this).
+    ///
+    /// # Errors
+    ///
+    /// `internal` when the compiled runtime cannot be loaded.
+    pub fn warm_standby(&self, language: Language) -> Result<()> {
+        let Some(runtime) = language.runtime_descriptor() else {
+            return Ok(());
+        };
+        if self.inner.standby.limits.per_module == 0 || !runtime.is_ready(self) {
+            return Ok(());
+        }
+        crate::sandbox::refill_standby(&runtime.module(self)?);
+        Ok(())
+    }
+
     /// Whether the runtime of `language` is already compiled, in memory or in the artifact cache, so
     /// the first script will not wait for it. Always `true` for wasm.
     pub fn runtime_ready(&self, language: Language) -> bool {

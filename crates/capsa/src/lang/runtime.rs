@@ -118,7 +118,9 @@ impl Runtime {
     /// The runtime module of `engine`: kept by the engine, from the artifact cache, or compiled now.
     pub(crate) fn module(&'static self, engine: &Engine) -> Result<Module> {
         engine.pinned(self.digest(), || {
-            Module::from_source(engine, *self.digest(), &|| self.wasm())
+            let module = Module::from_source(engine, *self.digest(), &|| self.wasm())?;
+            module.keep_standby(true);
+            Ok(module)
         })
     }
 

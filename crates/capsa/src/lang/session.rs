@@ -301,7 +301,7 @@ impl Session {
         };
         let sandbox = match self.origin.as_ref().and_then(|o| o.inner.memory.clone()) {
             Some(memory) => Sandbox::restore(&self.runtime, call, &memory).await?,
-            None => Sandbox::open(&self.runtime, call)?,
+            None => Sandbox::open_ready(&self.runtime, call)?,
         };
         self.origin = None;
         Ok(sandbox)

@@ -11,6 +11,7 @@ mod cpu;
 mod entry;
 mod http_proxy;
 mod snapshot;
+mod standby;
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::host::SandboxState;
 use crate::limits::Limits;
-use crate::module::{Linked, Module};
+use crate::module::{Instance, Linked, Module, Standby};
 use crate::outcome::{abi_misuse, deadline_exceeded, failure, micros};
 use crate::output::Capture;
 use crate::receipt::{Evidence, Receipt, Stats};
@@ -32,6 +33,7 @@ pub(crate) use entry::{Prepared, prepare};
 use entry::{call_component, call_with_strings, number_json};
 use http_proxy::IncomingRequest;
 pub(crate) use snapshot::{GlobalValue, MemoryState, PAGE_SIZE};
+pub(crate) use standby::refill as refill_standby;
 
 /// The entry points of a module, which run it in sandboxes (this layer), documented with the type.
 impl Module {
@@ -98,13 +100,6 @@ impl Module {
 /// timers well inside their ranges.
 const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// An instance of a core module or of a component.
-#[derive(Clone, Copy)]
-enum Instance {
-    Core(wasmtime::Instance),
-    Component(wasmtime::component::Instance),
-}
-
 async fn run(module: &Module, call: Call) -> Result<Receipt> {
     let prepared = prepare(module, &call.entry)?;
     run_prepared(module, call, prepared).await
@@ -116,7 +111,8 @@ pub(crate) async fn run_prepared(
     call: Call,
     prepared: Prepared,
 ) -> Result<Receipt> {
-    let mut sandbox = Sandbox::open(module, &call)?;
+    standby::note_call(module);
+    let mut sandbox = Sandbox::open_ready(module, &call)?;
     Ok(sandbox.invoke(&prepared, &call.limits).await)
 }
 
@@ -132,11 +128,28 @@ pub(crate) struct Sandbox {
     poisoned: bool,
     /// The time [`Sandbox::restore`] took, reported as the first call's `instantiate_us`.
     restored_us: Option<u64>,
+    /// The instance is a standby instance that has not run yet: its entry code (`_initialize`) is
+    /// still to run, as in a fresh instance.
+    uninitialized: bool,
+    /// For the first call's receipt: whether the instance was a standby one, and the time spent
+    /// looking for one.
+    standby: Option<(bool, u64)>,
 }
 
 impl Sandbox {
-    /// A new store for `module` with `call`'s memory limit, grants, stdin and arguments.
+    /// A new store for `module` with `call`'s memory limit, grants, stdin and arguments, instantiated
+    /// on its first call.
     pub(crate) fn open(module: &Module, call: &Call) -> Result<Sandbox> {
+        Sandbox::open_with(module, call, false)
+    }
+
+    /// As [`Sandbox::open`], with a standby instance of `module` when one is ready (`standby`), its
+    /// store then given `call`'s data.
+    pub(crate) fn open_ready(module: &Module, call: &Call) -> Result<Sandbox> {
+        Sandbox::open_with(module, call, true)
+    }
+
+    fn open_with(module: &Module, call: &Call, use_standby: bool) -> Result<Sandbox> {
         let engine = module.engine();
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::internal("`Module::run_async` must be polled inside a tokio runtime")
@@ -144,7 +157,34 @@ impl Sandbox {
         let limits = &call.limits;
         check_limits(engine, limits)?;
         let capture = Capture::new(limits.max_output.bytes());
-        let state = SandboxState::new(call, &capture, engine.inner.cache.protected(), runtime)?;
+        let mut state = SandboxState::new(call, &capture, engine.inner.cache.protected(), runtime)?;
+        let mut standby_wait = None;
+        if use_standby && module.standby().is_some() && engine.inner.standby.limits.per_module > 0 {
+            let looking = Instant::now();
+            let taken = standby::take(module, &mut state.limiter);
+            let waited_us = micros(looking.elapsed());
+            if let Some(Standby {
+                mut store,
+                instance,
+                reservation,
+            }) = taken
+            {
+                // No longer a standby instance: a call's sandbox, counted by the pool as any.
+                drop(reservation);
+                *store.data_mut() = state;
+                return Ok(Sandbox {
+                    module: module.clone(),
+                    store,
+                    instance: Some(instance),
+                    capture,
+                    poisoned: false,
+                    restored_us: None,
+                    uninitialized: true,
+                    standby: Some((true, waited_us)),
+                });
+            }
+            standby_wait = Some((false, waited_us));
+        }
         let mut store = Store::new(&engine.inner.wasmtime, state);
         store.limiter(|s| &mut s.limiter);
         Ok(Sandbox {
@@ -154,6 +194,8 @@ impl Sandbox {
             capture,
             poisoned: false,
             restored_us: None,
+            uninitialized: false,
+            standby: standby_wait,
         })
     }
 
@@ -187,6 +229,7 @@ impl Sandbox {
                 &mut self.store,
                 &self.module,
                 &mut self.instance,
+                std::mem::take(&mut self.uninitialized),
                 prepared,
                 limits,
                 &mut instantiate_us,
@@ -200,10 +243,13 @@ impl Sandbox {
         if let Some(restored_us) = self.restored_us.take() {
             instantiate_us = restored_us;
         }
+        let standby = self.standby.take();
         let stats = Stats {
             wall_us: micros(started.elapsed()),
             instantiate_us,
             cpu_us: micros(cpu),
+            standby: standby.is_some_and(|(used, _)| used),
+            standby_wait_us: standby.map(|(_, waited)| waited),
             ..self.usage(&engine, limits)
         };
         let state = self.store.data();
@@ -305,11 +351,13 @@ fn check_limits(engine: &crate::engine::Engine, limits: &Limits) -> Result<()> {
     Ok(())
 }
 
-/// Instantiates the module in `store` unless `instance` already is, and runs the entry point.
+/// Instantiates the module in `store` unless `instance` already is, and runs the entry point
+/// (after the module's `_initialize` in a new instance, or in a standby one that is `uninitialized`).
 async fn execute(
     store: &mut Store<SandboxState>,
     module: &Module,
     instance: &mut Option<Instance>,
+    uninitialized: bool,
     prepared: &Prepared,
     limits: &Limits,
     instantiate_us: &mut u64,
@@ -326,7 +374,7 @@ async fn execute(
             .map(Some);
     }
     let (instance, fresh) = match instance {
-        Some(instance) => (*instance, false),
+        Some(instance) => (*instance, uninitialized),
         None => {
             let began = Instant::now();
             let new = match module.linked() {

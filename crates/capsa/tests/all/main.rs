@@ -16,6 +16,7 @@ mod regression;
 mod scripts;
 mod sessions;
 mod snapshot;
+mod standby;
 mod syntax;
 
 use std::sync::OnceLock;
