@@ -27,7 +27,7 @@ const ITERATIONS: usize = 20_000;
 #[path = "support.rs"]
 mod support;
 
-use support::measure;
+use support::{measure, measure_after};
 
 fn floor(wasm: &[u8], tuned: bool) -> impl FnMut() {
     let mut pool = PoolingAllocationConfig::new();
@@ -72,6 +72,27 @@ fn capsa(wasm: &[u8]) -> impl FnMut() {
     }
 }
 
+/// `capsa` on an engine keeping standby instances: each timed call first waits (untimed) until the
+/// module's set is full again. The module is hot from its second call.
+fn capsa_standby(wasm: &[u8]) -> (impl FnMut(), impl FnMut()) {
+    let engine = support::standby_engine(capsa::Language::Wasm);
+    let module = engine.load(wasm).expect("module");
+    let call = Call::new().stdin(INPUT);
+    for _ in 0..2 {
+        module.run(call.clone()).expect("run");
+    }
+    let wait = {
+        let engine = engine.clone();
+        move || support::wait_for_standby(&engine, 2)
+    };
+    let run = move || {
+        let receipt = module.run(call.clone()).expect("run");
+        assert!(receipt.is_ok() && receipt.stats.standby, "{receipt:?}");
+        std::hint::black_box(receipt);
+    };
+    (wait, run)
+}
+
 /// `capsa` with one directory grant and a disk cache: each call opens the grant without following
 /// symlinks and checks it against the cache by identity (`capability::mount`).
 fn capsa_with_grant(wasm: &[u8]) -> impl FnMut() {
@@ -106,6 +127,9 @@ fn main() {
             floor(wasm, true)();
             capsa(wasm)();
             capsa_with_grant(wasm)();
+            let (mut wait, mut run) = capsa_standby(wasm);
+            wait();
+            run();
         }
         return;
     }
@@ -126,6 +150,8 @@ fn main() {
             floor(wasm, true),
         ));
         results.push(measure(guest, "capsa Module::run", runs, capsa(wasm)));
+        let (wait, run) = capsa_standby(wasm);
+        results.push(measure_after(guest, "capsa, standby", runs, wait, run));
         results.push(measure(
             guest,
             "capsa, one dir grant",

@@ -28,7 +28,7 @@ const HANDLER: &str = "function handler(request) {\n  return { status: 200, head
 #[path = "support.rs"]
 mod support;
 
-use support::measure;
+use support::{measure, measure_after};
 
 fn request() -> serde_json::Value {
     json!({"method": "GET", "path": "/hello", "query": {"name": "ada"}, "headers": {}, "body": ""})
@@ -123,6 +123,15 @@ fn main() {
 
     let mut session = engine.session(Language::JavaScript, Call::new()).unwrap();
     let compiled = session.compile("1 + 2").unwrap();
+    let standby = support::standby_engine(Language::JavaScript);
+    let standby_one_plus_two = standby
+        .script(Language::JavaScript, "main.js", "1 + 2")
+        .unwrap();
+    let standby_handler = standby
+        .script(Language::JavaScript, "main.js", HANDLER)
+        .unwrap();
+    // Each timed call finds the set full again, as a call does that arrives after the refill.
+    let refilled = || support::wait_for_standby(&standby, 2);
     let mut results = Vec::new();
 
     let script = "1 + 2";
@@ -130,6 +139,16 @@ fn main() {
         let r = one_plus_two.run(Call::new()).unwrap();
         assert_eq!(r.result, Some(json!(3)), "{r:?}");
     }));
+    results.push(measure_after(
+        script,
+        "capsa fresh, standby",
+        fast,
+        refilled,
+        || {
+            let r = standby_one_plus_two.run(Call::new()).unwrap();
+            assert!(r.stats.standby, "{r:?}");
+        },
+    ));
     results.push(measure(script, "capsa session eval", fast, || {
         assert!(session.eval("1 + 2").unwrap().is_ok());
     }));
@@ -158,6 +177,19 @@ fn main() {
         let r = handler.handle(&context, Call::new()).unwrap();
         assert!(r.is_ok(), "{r:?}");
     }));
+    results.push(measure_after(
+        script,
+        "capsa fresh, standby",
+        fast,
+        refilled,
+        || {
+            let r = standby_handler.handle(&context, Call::new()).unwrap();
+            assert!(r.is_ok() && r.stats.standby, "{r:?}");
+        },
+    ));
+    if !quick {
+        results.push(support::refill(script, Language::JavaScript, 64));
+    }
     results.push(measure(
         script,
         "raw wasm floor",

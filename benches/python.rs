@@ -29,7 +29,7 @@ const LOOP: &str = "total = 0\nfor i in range(1_000_000):\n    total += i\nprint
 #[path = "support.rs"]
 mod support;
 
-use support::measure;
+use support::{measure, measure_after};
 
 fn request() -> serde_json::Value {
     json!({"method": "GET", "path": "/hello", "query": {"name": "ada"}, "headers": {}, "body": ""})
@@ -133,6 +133,13 @@ fn main() {
     handler_request["request"] = request();
 
     let mut session = engine.session(Language::Python, Call::new()).unwrap();
+    let standby = support::standby_engine(Language::Python);
+    let standby_hello = standby.script(Language::Python, "main.py", HELLO).unwrap();
+    let standby_handler = standby
+        .script(Language::Python, "main.py", HANDLER)
+        .unwrap();
+    // Each timed call finds the set full again, as a call does that arrives after the refill.
+    let refilled = || support::wait_for_standby(&standby, 2);
     let mut results = Vec::new();
 
     let program = "print(\"hi\")";
@@ -140,6 +147,16 @@ fn main() {
         let r = hello.run(Call::new()).unwrap();
         assert_eq!(r.stdout, b"hi\n", "{r:?}");
     }));
+    results.push(measure_after(
+        program,
+        "capsa fresh, standby",
+        fast,
+        refilled,
+        || {
+            let r = standby_hello.run(Call::new()).unwrap();
+            assert!(r.stdout == b"hi\n" && r.stats.standby, "{r:?}");
+        },
+    ));
     results.push(measure(program, "capsa session cell", fast, || {
         assert!(session.eval(HELLO).unwrap().is_ok());
     }));
@@ -165,6 +182,19 @@ fn main() {
         let r = handler.handle(&context, Call::new()).unwrap();
         assert!(r.is_ok(), "{r:?}");
     }));
+    results.push(measure_after(
+        program,
+        "capsa fresh, standby",
+        fast,
+        refilled,
+        || {
+            let r = standby_handler.handle(&context, Call::new()).unwrap();
+            assert!(r.is_ok() && r.stats.standby, "{r:?}");
+        },
+    ));
+    if !quick {
+        results.push(support::refill(program, Language::Python, 32));
+    }
     results.push(measure(
         program,
         "raw component floor",

@@ -18,7 +18,19 @@ pub struct Measured {
 pub fn measure(
     group: &'static str,
     variant: &'static str,
+    runs: (usize, usize),
+    f: impl FnMut(),
+) -> Measured {
+    measure_after(group, variant, runs, || {}, f)
+}
+
+/// As [`measure`], with `before` run untimed ahead of every call of `f` (e.g. waiting for the
+/// standby set to be refilled).
+pub fn measure_after(
+    group: &'static str,
+    variant: &'static str,
     (mut warmup, mut iterations): (usize, usize),
+    mut before: impl FnMut(),
     mut f: impl FnMut(),
 ) -> Measured {
     if let Ok(filter) = std::env::var("BENCH_FILTER")
@@ -27,10 +39,12 @@ pub fn measure(
         (warmup, iterations) = (0, 1);
     }
     for _ in 0..warmup {
+        before();
         f();
     }
     let mut samples = Vec::with_capacity(iterations.max(1));
     for _ in 0..iterations.max(1) {
+        before();
         let began = Instant::now();
         f();
         samples.push(began.elapsed());
@@ -90,5 +104,68 @@ pub fn report(name: &str, title: &str, group: &str, base: &str, results: &[Measu
             dir.join(format!("{name}.json")),
             serde_json::to_string_pretty(&json).unwrap_or_default(),
         );
+    }
+}
+
+/// An engine that keeps standby instances (two per hot module, as the gateway does), with the set
+/// of `language`'s runtime filled (wasm: filled from a module's second call on).
+#[allow(dead_code)] // not every benchmark has a standby variant
+pub fn standby_engine(language: capsa::Language) -> capsa::Engine {
+    let engine = capsa::Engine::builder()
+        .cache_dir(None)
+        .standby(capsa::StandbyLimits::DEFAULT_ON)
+        .build()
+        .expect("engine");
+    if language != capsa::Language::Wasm {
+        engine.script(language, "main", "1").expect("script");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async { engine.warm_standby(language).expect("warm") });
+        wait_for_standby(&engine, 2);
+    }
+    engine
+}
+
+/// Waits until `engine` holds `count` standby instances (its background refill has caught up).
+#[allow(dead_code)]
+pub fn wait_for_standby(engine: &capsa::Engine, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while engine.standby_held().0 < count {
+        assert!(
+            Instant::now() < deadline,
+            "the standby set was not refilled"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// The refill rate, as the time per instance: `count` standby instances of `language`'s runtime
+/// made by one background task (one core) into an empty set, the total divided by `count` (so
+/// 1 s / p50 is the instances per second one core sustains when the set is drained).
+#[allow(dead_code)]
+pub fn refill(group: &'static str, language: capsa::Language, count: usize) -> Measured {
+    let engine = capsa::Engine::builder()
+        .cache_dir(None)
+        .standby(capsa::StandbyLimits {
+            per_module: count,
+            max_memory: capsa::ByteSize::mib(8 << 10),
+        })
+        .build()
+        .expect("engine");
+    // The runtime compiled first (preparing a script does), so only the filling is timed.
+    engine.script(language, "main", "1").expect("script");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("runtime");
+    let began = Instant::now();
+    runtime.block_on(async { engine.warm_standby(language).expect("warm") });
+    wait_for_standby(&engine, count);
+    let each = began.elapsed() / count as u32;
+    Measured {
+        group,
+        variant: "standby refill, each",
+        p50: each,
+        p99: each,
+        mean: each,
     }
 }

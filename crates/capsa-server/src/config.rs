@@ -122,6 +122,11 @@ pub struct ServerConfig {
     /// Worker threads of the runtime guests run on, apart from the one serving HTTP (by default
     /// one per core).
     pub guest_threads: usize,
+    /// Standby instances kept per language runtime (and per hot wasm function): made ahead of calls,
+    /// each serving one call. 0 turns them off. By default 2.
+    pub standby: usize,
+    /// The most linear memory all standby instances may have together. By default 256 MiB.
+    pub standby_memory: ByteSize,
 }
 
 impl Default for ServerConfig {
@@ -139,6 +144,8 @@ impl Default for ServerConfig {
             queue_timeout: HumanDuration(Duration::from_secs(1)),
             shutdown_grace: HumanDuration(Duration::from_secs(30)),
             guest_threads: cores,
+            standby: capsa::StandbyLimits::DEFAULT_ON.per_module,
+            standby_memory: capsa::StandbyLimits::DEFAULT_ON.max_memory,
         }
     }
 }
@@ -221,6 +228,20 @@ pub struct RouteConfig {
 }
 
 impl Config {
+    /// The engine a gateway of this configuration runs on, caching artifacts in `cache`: it meters
+    /// fuel (every function may get a CPU budget), with the configured compile limits and standby
+    /// instances.
+    pub fn engine_builder(&self, cache: std::path::PathBuf) -> capsa::EngineBuilder {
+        capsa::Engine::builder()
+            .cache_dir(Some(cache))
+            .cpu_budget(true)
+            .compile_limits(self.compile.clone())
+            .standby(capsa::StandbyLimits {
+                per_module: self.server.standby,
+                max_memory: self.server.standby_memory,
+            })
+    }
+
     /// Reads and checks a configuration file. Relative paths in it are relative to its directory.
     ///
     /// # Errors
@@ -263,6 +284,9 @@ impl Config {
         let server = &self.server;
         if server.guest_threads == 0 || server.guest_threads > 1024 {
             return Err("server.guest_threads must be between 1 and 1024".into());
+        }
+        if server.standby > 64 {
+            return Err("server.standby must be at most 64 instances per module".into());
         }
         if server.concurrency == 0 || server.function_concurrency == 0 {
             return Err(

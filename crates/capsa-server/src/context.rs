@@ -90,6 +90,10 @@ pub fn stats_headers(headers: &mut HeaderMap, receipt: &Receipt) {
     if let Some(fuel) = stats.fuel_used {
         put("x-capsa-fuel-used", fuel);
     }
+    if let Some(waited) = stats.standby_wait_us {
+        put("x-capsa-standby", u64::from(stats.standby));
+        put("x-capsa-standby-wait-us", waited);
+    }
 }
 
 /// The response a successful call asked for. A script's or component's result is a response object;

@@ -196,6 +196,22 @@ impl Gateway {
         if let Some(dir) = &config.plugins {
             gateway.plugins = Some(Plugins::open(dir.clone(), &gateway).await?);
         }
+        // Standby instances of the compiled language runtimes, made on the guest runtime where the
+        // calls that take them run, so that even the first calls find one.
+        let engine = gateway.engine.clone();
+        let warmed = gateway
+            .guests
+            .run(async move {
+                for language in [Language::JavaScript, Language::Python] {
+                    if let Err(e) = engine.warm_standby(language) {
+                        tracing::warn!("no standby instances of the {language} runtime: {e}");
+                    }
+                }
+            })
+            .await;
+        if let Err(e) = warmed {
+            tracing::warn!("no standby instances: {}", e.message);
+        }
         Ok(Arc::new(gateway))
     }
 

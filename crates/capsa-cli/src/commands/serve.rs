@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use capsa::{Engine, Error, ErrorCode, Language};
+use capsa::{Error, ErrorCode, Language};
 use capsa_server::config::{Config, LogFormat};
 use clap::Args;
 
@@ -83,15 +83,10 @@ pub fn run(config: Config) -> Result<u8, Error> {
             ),
         )
     })?;
-    // Compiled artifacts are cached per node, next to its data. Every function may get a CPU budget,
-    // so the engine meters fuel.
+    // Compiled artifacts are cached per node, next to its data.
     let cache =
         std::env::var_os("CAPSA_CACHE_DIR").map_or_else(|| data_dir.join("cache"), PathBuf::from);
-    let engine = Engine::builder()
-        .cache_dir(Some(cache))
-        .cpu_budget(true)
-        .compile_limits(config.compile.clone())
-        .build()?;
+    let engine = config.engine_builder(cache).build()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("capsa-gateway")

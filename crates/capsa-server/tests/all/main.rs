@@ -199,12 +199,7 @@ fn serve(
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let engine = match capsa::Engine::builder()
-            .cache_dir(Some(cache))
-            .cpu_budget(true)
-            .compile_limits(config.compile.clone())
-            .build()
-        {
+        let engine = match config.engine_builder(cache).build() {
             Ok(engine) => engine,
             Err(e) => {
                 let _ = ready.send(Err(e.to_string()));
