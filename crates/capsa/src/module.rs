@@ -37,7 +37,7 @@ pub(crate) struct ModuleInner {
     /// session snapshot first needs to compare against it.
     initial_memory: OnceLock<Arc<[u8]>>,
     /// Instances made ahead of calls, once the module keeps them ([`Module::keep_standby`]).
-    standby: OnceLock<StandbySet>,
+    pub(crate) standby: OnceLock<StandbySet>,
     /// Calls started in fresh sandboxes: traffic that makes a module hot.
     calls: AtomicU64,
 }

@@ -70,6 +70,11 @@ pub(crate) struct EngineInner {
 impl Drop for EngineInner {
     fn drop(&mut self) {
         self.ticker.stop();
+        // The last handle may go inside the host runtime itself (a background task's, or a session
+        // dropped by a host call), where a blocking shutdown would panic.
+        if let Some(Ok(runtime)) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -12,11 +12,13 @@
 //! (`engine::StandbyBudget`) capping their number and linear memory; when a module's set is empty the
 //! call instantiates as it always did.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use wasmtime::Store;
 
 use crate::call::Call;
+use crate::engine::Engine;
 use crate::host::{Limiter, SandboxState};
 use crate::module::{Instance, Linked, Module, Standby};
 use crate::output::Capture;
@@ -74,12 +76,18 @@ pub(crate) fn refill(module: &Module) {
         set.filling.store(false, Ordering::Release);
         return;
     };
-    let module = module.clone();
+    // The task does not keep the engine alive: it stops when the engine goes.
+    let engine = Arc::downgrade(&module.engine().inner);
+    let inner = module.inner().clone();
     runtime.spawn(async move {
-        let Some(set) = module.standby() else {
+        let Some(set) = inner.standby.get() else {
             return;
         };
         while short(set) {
+            let Some(engine) = engine.upgrade() else {
+                break;
+            };
+            let module = Module::from_inner(&Engine { inner: engine }, inner.clone());
             match make(&module).await {
                 Ok(Some(standby)) => match set.ready.lock() {
                     Ok(mut ready) => ready.push(standby),
