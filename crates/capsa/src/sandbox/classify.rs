@@ -1,7 +1,7 @@
 //! How the guest part of a call ended, mapped to the receipt's error, exit code and result.
 //!
 //! Precedence, first match wins: a stdin read past its limit; the deadline; a limit tripped in a host hook the
-//! guest finished before its next epoch check; then how the guest failed ([`failed`]): its exit, a
+//! guest finished (or failed) before its next epoch check; then how the guest failed ([`failed`]): its exit, a
 //! limit the host raised, a misused ABI, a full pool, the output cap, a trap (a refused growth or a
 //! failed host call that came first is the root cause of a trap), and last what wasmtime reports
 //! only as text ([`wasmtime_error_code`]).
@@ -40,8 +40,9 @@ pub(super) fn classify(
     }
     match outcome {
         None => (Some(deadline_exceeded(limits.timeout).into()), None, None),
-        // A limit passed in a host hook that the guest finished before its next epoch check.
-        Some(Ok(_)) if state.host.tripped.is_some() => {
+        // A limit passed in a host hook, and the guest finished, or failed because of the refusal
+        // (a `wasi:http` body left unfinished), before its next epoch check: the limit came first.
+        Some(_) if state.host.tripped.is_some() => {
             (state.host.tripped.clone().map(Failure::from), None, None)
         }
         Some(Ok(result)) => (None, Some(0), result),
