@@ -475,6 +475,16 @@ mod tests {
     }
 
     #[test]
+    fn standby_is_on_by_default_and_can_be_turned_off() {
+        let on = Config::parse("").unwrap();
+        assert_eq!(on.server.standby, 2);
+        assert_eq!(on.server.standby_memory, ByteSize::mib(256));
+        let off = Config::parse("[server]\nstandby = 0").unwrap();
+        assert_eq!(off.server.standby, 0);
+        assert!(Config::parse("[server]\nstandby = 64").is_ok());
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         for text in [
             "listen = \"nowhere\"",
@@ -484,6 +494,8 @@ mod tests {
             "[[route]]\npath = \"/\"\nfunction = \"a\"\nmethods = [\"G T\"]",
             "[server]\nconcurrency = 0",
             "[server]\nguest_threads = 0",
+            "[server]\nstandby = 65",
+            "[server]\nstandby_memory = \"lots\"",
             "[sessions]\nttl = \"0s\"",
             "[sessions]\nttl = \"2h\"",
         ] {
