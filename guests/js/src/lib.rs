@@ -309,7 +309,11 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, op: &Op<'_>) -> Result<Done<'
             } else {
                 let promise =
                     eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| parse_failed(ctx, e))?;
-                Ok(done(completion(drain(ctx, api, promise)?)))
+                Ok(done(settled(
+                    ctx,
+                    api,
+                    completion(drain(ctx, api, promise)?),
+                )?))
             }
         }
         Op::Compile(source) => {
@@ -330,7 +334,11 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, op: &Op<'_>) -> Result<Done<'
             let bytes = capsa_guest::base64_decode(bytecode)
                 .ok_or_else(|| error_value(ctx, "invalid bytecode encoding"))?;
             let promise = eval_bytecode(ctx, &bytes)?;
-            Ok(done(completion(drain(ctx, api, promise)?)))
+            Ok(done(settled(
+                ctx,
+                api,
+                completion(drain(ctx, api, promise)?),
+            )?))
         }
         Op::Handler { source, request } => {
             let (code, file) = (source.code.as_str(), file_name(&source.file));
@@ -374,6 +382,30 @@ fn completion(settled: Value<'_>) -> Option<Value<'_>> {
         .as_object()
         .and_then(|o| o.get::<_, Value>("value").ok())
         .filter(|v| !v.is_undefined())
+}
+
+/// A script whose last value is a promise or a thenable gives what it settles to: awaited like the
+/// rest of the call (inside its deadline), and a rejection is the call's exception.
+fn settled<'js>(
+    ctx: &Ctx<'js>,
+    api: &Object<'js>,
+    value: Option<Value<'js>>,
+) -> Result<Option<Value<'js>>, Value<'js>> {
+    let Some(value) = value else { return Ok(None) };
+    let thenable = value.is_promise()
+        || match value.as_object() {
+            Some(object) => object
+                .get::<_, Value>("then")
+                .map_err(|e| caught(ctx, e))?
+                .is_function(),
+            None => false,
+        };
+    if !thenable {
+        return Ok(Some(value));
+    }
+    let adopt: Function = api.get("adopt").map_err(|e| caught(ctx, e))?;
+    let promise: Value = adopt.call((value,)).map_err(|e| caught(ctx, e))?;
+    drain(ctx, api, promise).map(Some)
 }
 
 fn evaluate_module<'js>(

@@ -326,6 +326,8 @@
     trackRejection,
     describe,
     toResult,
+    // A promise that settles as `value` does (a promise or any thenable).
+    adopt: async (value) => value,
     async callHandler(namespace, context) {
       const handler = findHandler(namespace);
       if (!handler) {

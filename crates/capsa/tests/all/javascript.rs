@@ -71,6 +71,49 @@ fn unhandled_rejections_warn_or_fail() {
 }
 
 #[test]
+fn a_final_promise_or_thenable_is_awaited() {
+    for (code, want) in [
+        ("(async () => 42)()", json!(42)),
+        ("Promise.resolve({ a: [1, 2] })", json!({"a": [1, 2]})),
+        ("Promise.resolve().then(() => 'later')", json!("later")),
+        (
+            "({ then(resolve) { resolve(Promise.resolve(7)) } })",
+            json!(7),
+        ),
+        // What a promise settles to is not awaited twice: only the last value is adopted.
+        ("Promise.resolve([Promise.resolve(1)])", json!([{}])),
+    ] {
+        let receipt = js(code);
+        assert!(receipt.is_ok(), "{code}: {receipt:?}");
+        assert_eq!(receipt.result, Some(want), "{code}");
+    }
+
+    let receipt = js("(async () => { throw new RangeError('no luck') })()");
+    assert_code(&receipt, ErrorCode::GuestException);
+    let thrown = exception(&receipt);
+    assert_eq!(
+        (thrown.name.as_str(), thrown.message.as_str()),
+        ("RangeError", "no luck")
+    );
+    assert_eq!(
+        receipt.stderr_text(),
+        "",
+        "a rejection that is the outcome is not reported twice"
+    );
+
+    let receipt = js("({ then() { throw new TypeError('bad then') } })");
+    let message = assert_code(&receipt, ErrorCode::GuestException);
+    assert!(message.contains("bad then"), "{message}");
+
+    let receipt = js("new Promise(() => {})");
+    let message = assert_code(&receipt, ErrorCode::GuestException);
+    assert!(message.contains("can never settle"), "{message}");
+
+    // An object with a `then` that is not a function is a plain value.
+    assert_eq!(js("({ then: 1 })").result, Some(json!({"then": 1})));
+}
+
+#[test]
 fn handlers_get_the_granted_environment_as_their_second_argument() {
     let script = engine()
         .script(
