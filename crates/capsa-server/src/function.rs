@@ -140,10 +140,12 @@ pub struct Function {
 }
 
 /// Compiled programs by language and code digest, so a function deployed twice, or a version
-/// called a million times, compiles once per node.
+/// called a million times, compiles once per node. Concurrent first calls of one program share its
+/// compilation (single flight): the first compiles, the others wait for it; if it fails, the next
+/// caller tries again.
 #[derive(Default)]
 pub struct Programs {
-    map: Mutex<HashMap<String, Program>>,
+    map: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Program>>>>,
 }
 
 /// Programs kept at most; past it the map starts over (the on-disk artifact cache keeps the rest).
@@ -163,16 +165,27 @@ impl Programs {
         code: Arc<[u8]>,
     ) -> Result<Program, ApiError> {
         let key = format!("{language}:{}", capsa_store::digest(&code));
-        if let Some(program) = self.lock().get(&key) {
-            return Ok(program.clone());
-        }
-        let program = Programs::compile(engine, language, file, code).await?;
-        let mut map = self.lock();
-        if map.len() >= MAX_PROGRAMS {
-            map.clear();
-        }
-        map.insert(key, program.clone());
-        Ok(program)
+        self.get_or_compile(key, || Programs::compile(engine, language, file, code))
+            .await
+    }
+
+    /// The program under `key`, or what `compile` makes of it (once, however many wait for it).
+    async fn get_or_compile<F>(
+        &self,
+        key: String,
+        compile: impl FnOnce() -> F,
+    ) -> Result<Program, ApiError>
+    where
+        F: Future<Output = Result<Program, ApiError>>,
+    {
+        let cell = {
+            let mut map = self.lock();
+            if map.len() >= MAX_PROGRAMS && !map.contains_key(&key) {
+                map.clear();
+            }
+            map.entry(key).or_default().clone()
+        };
+        cell.get_or_try_init(compile).await.cloned()
     }
 
     /// Compiles `code` without keeping the program here (run-now: one-off code must not evict the
@@ -195,7 +208,9 @@ impl Programs {
             .map_err(ApiError::from)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Program>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::OnceCell<Program>>>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -254,6 +269,43 @@ pub fn check_servable(program: &Program) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_first_calls_of_a_program_compile_it_once() {
+        let engine = Engine::builder().cache_dir(None).build().unwrap();
+        let wasm = Program::Wasm(engine.load(b"(module)").unwrap());
+        let programs = Arc::new(Programs::default());
+        let compiles = Arc::new(AtomicUsize::new(0));
+        let calls = (0..8).map(|_| {
+            let (programs, compiles, wasm) = (programs.clone(), compiles.clone(), wasm.clone());
+            tokio::spawn(async move {
+                programs
+                    .get_or_compile("wasm:x".into(), || async move {
+                        compiles.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        Ok(wasm)
+                    })
+                    .await
+            })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            assert!(call.await.unwrap().is_ok());
+        }
+        assert_eq!(compiles.load(Ordering::SeqCst), 1);
+
+        // A failed compile is not kept: the next caller compiles again.
+        let failed = programs
+            .get_or_compile("wasm:y".into(), || async {
+                Err(ApiError::invalid_input("no"))
+            })
+            .await;
+        assert!(failed.is_err());
+        let again = programs
+            .get_or_compile("wasm:y".into(), || async { Ok(wasm) })
+            .await;
+        assert!(again.is_ok());
+    }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn only_source_that_does_not_parse_is_refused_at_load() {
