@@ -34,6 +34,9 @@ pub fn request_context(
     context.insert("path".into(), Value::from(uri.path()));
     context.insert("route".into(), Value::Object(route));
     context.insert("query".into(), Value::Object(query));
+    if let Some(raw) = uri.query().filter(|q| !q.is_empty()) {
+        context.insert("raw_query".into(), Value::from(raw));
+    }
     context.insert("headers".into(), Value::Object(names));
     bytes::insert(&mut context, "body", body.to_vec());
     if let Some(client) = client {
@@ -139,15 +142,22 @@ fn build(object: &Map<String, Value>) -> Result<Response, String> {
                 if HOP_BY_HOP.contains(&name.as_str()) || name.as_str().starts_with("x-capsa-") {
                     continue;
                 }
-                let text = match value {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    _ => return Err(format!("header `{name}` is not a string")),
+                // An array is a repeated header, a field per value (two `set-cookie` stay two).
+                let values = match value {
+                    Value::Array(values) => values.as_slice(),
+                    one => std::slice::from_ref(one),
                 };
-                let value = HeaderValue::from_str(&text)
-                    .map_err(|_| format!("header `{name}` has a byte a header cannot carry"))?;
-                response.headers_mut().append(name, value);
+                for value in values {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => return Err(format!("header `{name}` is not a string")),
+                    };
+                    let value = HeaderValue::from_str(&text)
+                        .map_err(|_| format!("header `{name}` has a byte a header cannot carry"))?;
+                    response.headers_mut().append(name.clone(), value);
+                }
             }
         }
         Some(_) => return Err("`headers` must be an object".into()),
@@ -184,7 +194,8 @@ mod tests {
         assert_eq!(
             context,
             json!({"method": "POST", "path": "/u/42", "route": {"id": "42"},
-                   "query": {"a": "3", "b": "x y"}, "headers": {"x-a": "1, 2"},
+                   "query": {"a": "3", "b": "x y"}, "raw_query": "a=1&b=x+y&a=3",
+                   "headers": {"x-a": "1, 2"},
                    "body": "hi", "client": "127.0.0.1:9"})
         );
         let binary = request_context(&Method::GET, &uri, &headers, &[0xff], Map::new(), None);
@@ -201,13 +212,19 @@ mod tests {
         assert_eq!(ok.headers()["x-id"], "7");
         assert!(ok.headers().get("content-length").is_none());
         assert_eq!(ok.headers()["x-capsa-outcome"], "ok");
+        let cookies = response_of(&receipt(
+            json!({"status": 200, "headers": {"set-cookie": ["a=1", "b=2"]}}),
+        ));
+        let cookies: Vec<_> = cookies.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"], "a repeated header stays repeated");
         for bad in [
             json!({"status": 99}),
             json!({"status": 1000}),
             json!({"status": 101}),
             json!({"status": 200, "headers": {"x": "a\r\nb"}}),
             json!({"status": 200, "headers": {"bad name": "a"}}),
-            json!({"status": 200, "headers": {"x": ["a"]}}),
+            json!({"status": 200, "headers": {"x": [["a"]]}}),
+            json!({"status": 200, "headers": {"x": {"a": 1}}}),
             json!({"status": 200, "body": 5}),
             json!({"status": 200, "body_base64": "!!"}),
         ] {

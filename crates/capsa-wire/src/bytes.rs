@@ -105,6 +105,26 @@ pub fn join_headers<'a>(
     joined
 }
 
+/// Header names and values as one JSON object, each field kept: a repeated header's value is the
+/// array of its values, in order (two `set-cookie` fields stay two). Values that are not UTF-8 are
+/// read lossily.
+pub fn header_fields<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for (name, value) in headers {
+        let value = Value::String(String::from_utf8_lossy(value).into_owned());
+        match fields.get_mut(name) {
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+            None => {
+                fields.insert(name.to_owned(), value);
+            }
+        }
+    }
+    fields
+}
+
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.
@@ -218,5 +238,14 @@ mod tests {
     fn repeated_headers_are_joined() {
         let joined = join_headers([("a", &b"1"[..]), ("b", b"2"), ("a", b"3")]);
         assert_eq!(Value::Object(joined), json!({"a": "1, 3", "b": "2"}));
+    }
+
+    #[test]
+    fn repeated_header_fields_are_kept_apart() {
+        let fields = header_fields([("a", &b"1"[..]), ("b", b"2"), ("a", b"3"), ("a", b"4")]);
+        assert_eq!(
+            Value::Object(fields),
+            json!({"a": ["1", "3", "4"], "b": "2"})
+        );
     }
 }

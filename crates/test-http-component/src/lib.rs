@@ -34,6 +34,7 @@ wasi::http::proxy::export!(Handler);
 impl Guest for Handler {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let path_with_query = request.path_with_query().unwrap_or_default();
+        // `/headers?…` answers like `/headers`: the query is part of what it reports.
         let (path, query) = match path_with_query.split_once('?') {
             Some((path, query)) => (path.to_owned(), query.to_owned()),
             None => (path_with_query, String::new()),
@@ -80,6 +81,8 @@ impl Guest for Handler {
                 }
                 let authority = request.authority().unwrap_or_default();
                 lines.push_str(&format!("authority: {authority}\n"));
+                let target = request.path_with_query().unwrap_or_default();
+                lines.push_str(&format!("target: {target}\n"));
                 respond(
                     out,
                     200,

@@ -195,7 +195,7 @@ pub(crate) enum Outcome {
 }
 
 /// Admits a call of `function`, then streams it (when the client asked for events) or runs it to its
-/// receipt.
+/// receipt. A `wasi:http` component answers for itself: its response is never wrapped in events.
 ///
 /// # Errors
 ///
@@ -208,7 +208,7 @@ pub(crate) async fn admit_and_run(
 ) -> Result<Outcome, ApiError> {
     let trace = trace_parent(headers);
     let ticket = gateway.admit(&function).await?;
-    if wants_stream(headers) {
+    if wants_stream(headers) && !function.program.is_http_proxy() {
         let events = stream::events(gateway.clone(), ticket, function, input, trace);
         return Ok(Outcome::Streamed(events));
     }

@@ -81,3 +81,52 @@ function = "{component}"
         "{logs}"
     );
 }
+
+/// What `wasmtime serve` does with a request and a response, capsa does too: the query arrives as
+/// sent, repeated response headers stay apart, and the component's answer is its own even when the
+/// client asks for events.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_gets_the_request_and_answers_as_under_wasmtime_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[route]]\npath = \"/headers\"\nfunction = \"{}\"\n",
+        capsa_test_programs::http_component_path().display()
+    );
+    let gw = Gateway::start_in(dir.path(), &config).await;
+    let c = client();
+
+    let body = |r: reqwest::Response| async move { r.text().await.unwrap() };
+    let r = c.get(gw.url("/headers")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let repeated: Vec<_> = r.headers().get_all("x-repeated").iter().cloned().collect();
+    assert_eq!(repeated, ["one", "two"]);
+    let text = body(r).await;
+    assert!(text.contains("target: /headers\n"), "{text}");
+
+    let raw = "b=2&a=1&a=3&flag&sp=a%20b";
+    let text = body(
+        c.get(gw.url(&format!("/headers?{raw}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        text.contains(&format!("target: /headers?{raw}\n")),
+        "{text}"
+    );
+
+    let r = c
+        .get(gw.url("/headers"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_ne!(
+        r.headers().get("content-type").map(|v| v.to_str().unwrap()),
+        Some("text/event-stream"),
+        "a component answers for itself"
+    );
+    assert!(body(r).await.contains("target: /headers\n"));
+}

@@ -98,14 +98,12 @@ impl Grants {
 }
 
 /// An HTTP response as JSON, the shape of `http.fetch` answers and of handler responses:
-/// `{"status", "headers", "body" | "body_base64"}` (`capsa_wire::bytes`), repeated headers joined
-/// with `, `.
+/// `{"status", "headers", "body" | "body_base64"}` (`capsa_wire::bytes`).
 pub(crate) fn http_response_json(
     status: u16,
-    headers: &::http::HeaderMap,
+    headers: serde_json::Map<String, serde_json::Value>,
     body: Vec<u8>,
 ) -> serde_json::Value {
-    let headers = bytes::join_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
     let mut response = serde_json::Map::new();
     response.insert("status".into(), status.into());
     response.insert("headers".into(), headers.into());

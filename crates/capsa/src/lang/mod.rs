@@ -175,6 +175,12 @@ impl Program {
         }
     }
 
+    /// Whether the program is a `wasi:http/proxy` component ([`Module::is_http_proxy`]), which
+    /// answers HTTP requests for itself.
+    pub fn is_http_proxy(&self) -> bool {
+        matches!(self, Program::Wasm(module) if module.is_http_proxy())
+    }
+
     /// The program's language.
     pub fn language(&self) -> Language {
         match self {

@@ -111,7 +111,18 @@ fn request_target(context: &serde_json::Map<String, Value>, path: &str) -> Resul
     let mut target = url::Url::parse("http://localhost/")
         .map_err(|e| Error::internal(format!("base URL: {e}")))?;
     target.set_path(path);
-    match context.get("query") {
+    // The gateway passes the query as it arrived (`raw_query`): components that parse it themselves
+    // see what the client sent, in its order and encoding.
+    let query = match context.get("raw_query") {
+        None | Some(Value::Null) => context.get("query"),
+        raw @ Some(Value::String(_)) => raw,
+        Some(_) => {
+            return Err(Error::invalid_input(
+                "request context field `raw_query` must be a string",
+            ));
+        }
+    };
+    match query {
         None | Some(Value::Null) => {}
         Some(Value::String(raw)) => target.set_query(Some(raw.trim_start_matches('?'))),
         Some(Value::Object(params)) => {
@@ -144,6 +155,10 @@ fn request_target(context: &serde_json::Map<String, Value>, path: &str) -> Resul
                 "request context field `query` must be an object",
             ));
         }
+    }
+    // No query is no `?`: `GET /info` reaches the component as `/info`, not `/info?`.
+    if target.query() == Some("") {
+        target.set_query(None);
     }
     Ok(target)
 }
@@ -224,9 +239,16 @@ pub(crate) async fn serve(
     if returned.is_none() {
         guest.await.map_err(Failed::Run)?;
     }
+    // Each field the component set is kept (two `set-cookie` are two), as `wasmtime serve` sends them.
+    let headers = capsa_wire::bytes::header_fields(
+        parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    );
     Ok(crate::capability::http_response_json(
         parts.status.as_u16(),
-        &parts.headers,
+        headers,
         collected,
     ))
 }
@@ -364,6 +386,28 @@ mod tests {
         assert_eq!(request.headers.get_all("x-one").iter().count(), 2);
         assert_eq!(request.headers["content-length"], "2");
         assert_eq!(&request.body[..], [0x00, 0xff]);
+    }
+
+    #[test]
+    fn the_query_reaches_the_component_as_the_client_sent_it() {
+        let target = |context: Value| {
+            IncomingRequest::from_context(&context)
+                .unwrap()
+                .uri
+                .path_and_query()
+                .unwrap()
+                .to_string()
+        };
+        // No query is no `?` (the gateway always sends a `query` object, empty without one).
+        assert_eq!(target(json!({"path": "/info", "query": {}})), "/info");
+        assert_eq!(target(json!({"path": "/info", "query": ""})), "/info");
+        // The raw query wins over the parsed one: order, repeats, bare flags and encoding are kept.
+        let raw = "b=2&a=1&a=3&flag&sp=a%20b";
+        assert_eq!(
+            target(json!({"path": "/q", "query": {"a": "3", "b": "2"}, "raw_query": raw})),
+            format!("/q?{raw}")
+        );
+        assert!(IncomingRequest::from_context(&json!({"raw_query": 1})).is_err());
     }
 
     #[test]

@@ -135,7 +135,7 @@ fn a_text_body_is_echoed_as_text() {
 }
 
 #[test]
-fn headers_reach_the_component_and_repeated_ones_are_joined() {
+fn headers_reach_the_component_and_repeated_ones_stay_apart() {
     let receipt = handle(
         json!({
             "method": "GET",
@@ -152,7 +152,11 @@ fn headers_reach_the_component_and_repeated_ones_are_joined() {
         "{body}"
     );
     assert!(body.contains("authority: example.com:8080\n"), "{body}");
-    assert_eq!(response["headers"]["x-repeated"], "one, two");
+    assert!(
+        body.contains("target: /headers\n"),
+        "no query is no `?`: {body}"
+    );
+    assert_eq!(response["headers"]["x-repeated"], json!(["one", "two"]));
 }
 
 #[test]

@@ -306,7 +306,10 @@ impl Fetched {
     /// The response as `http.fetch` answers: `{status, headers, body | body_base64}`, repeated headers
     /// joined with `, `.
     fn into_json(self) -> Value {
-        crate::capability::http_response_json(self.status.as_u16(), &self.headers, self.body)
+        let headers = capsa_wire::bytes::join_headers(
+            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        );
+        crate::capability::http_response_json(self.status.as_u16(), headers, self.body)
     }
 }
 
