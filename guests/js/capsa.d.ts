@@ -78,7 +78,69 @@ declare global {
   }
 
   /** Outbound HTTP to granted hosts only (`--allow-host`), SSRF-safe (docs/http.md). */
-  function fetch(url: string | { url: string }, init?: RequestInit): Promise<Response>;
+  function fetch(url: string | URL | { url: string }, init?: RequestInit): Promise<Response>;
+
+  /** The URL standard's URL (docs/javascript.md, "Web platform APIs"). */
+  class URL {
+    constructor(url: string | URL, base?: string | URL);
+    static canParse(url: string | URL, base?: string | URL): boolean;
+    static parse(url: string | URL, base?: string | URL): URL | null;
+    href: string;
+    readonly origin: string;
+    protocol: string;
+    username: string;
+    password: string;
+    host: string;
+    hostname: string;
+    port: string;
+    pathname: string;
+    search: string;
+    hash: string;
+    readonly searchParams: URLSearchParams;
+    toString(): string;
+    toJSON(): string;
+  }
+
+  class URLSearchParams implements Iterable<[string, string]> {
+    constructor(init?: string | Record<string, string> | Iterable<[string, string]>);
+    readonly size: number;
+    append(name: string, value: string): void;
+    delete(name: string, value?: string): void;
+    get(name: string): string | null;
+    getAll(name: string): string[];
+    has(name: string, value?: string): boolean;
+    set(name: string, value: string): void;
+    sort(): void;
+    forEach(callback: (value: string, name: string, params: URLSearchParams) => void, thisArg?: unknown): void;
+    entries(): IterableIterator<[string, string]>;
+    keys(): IterableIterator<string>;
+    values(): IterableIterator<string>;
+    [Symbol.iterator](): IterableIterator<[string, string]>;
+    toString(): string;
+  }
+
+  /** UTF-8 only. */
+  class TextEncoder {
+    readonly encoding: "utf-8";
+    encode(input?: string): Uint8Array;
+    encodeInto(source: string, destination: Uint8Array): { read: number; written: number };
+  }
+
+  /** UTF-8 only: another encoding label is a RangeError. */
+  class TextDecoder {
+    constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean });
+    readonly encoding: "utf-8";
+    readonly fatal: boolean;
+    readonly ignoreBOM: boolean;
+    decode(input?: ArrayBuffer | ArrayBufferView, options?: { stream?: boolean }): string;
+  }
+
+  class DOMException extends Error {
+    constructor(message?: string, name?: string);
+  }
+
+  function atob(data: string): string;
+  function btoa(data: string): string;
 
   /** The environment variables the call granted (`--env`), and no others. */
   const env: Readonly<Record<string, string>>;

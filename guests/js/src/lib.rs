@@ -13,7 +13,7 @@ use std::ffi::CString;
 use std::io::Write as _;
 
 use capsa_wire::protocol::{Answer, Op, Rejections, Request, Thrown};
-use rquickjs::function::Func;
+use rquickjs::function::{Func, Opt};
 use rquickjs::promise::PromiseState;
 use rquickjs::{
     Context, Ctx, Function, Module, Object, Persistent, Runtime, TypedArray, Value, qjs,
@@ -142,9 +142,10 @@ fn native_functions<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
             Ok(env)
         }),
     )?;
+    // Installed as `Math.random` itself, so it carries the name a native `Math.random` has.
     native.set(
         "random",
-        Func::from(|| -> f64 {
+        Function::new(ctx.clone(), || -> f64 {
             // xorshift64*, seeded from the host's randomness at the start of every call.
             RANDOM.with(|state| {
                 let mut x = state.get();
@@ -154,7 +155,8 @@ fn native_functions<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
                 state.set(x);
                 (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
             })
-        }),
+        })?
+        .with_name("random")?,
     )?;
     native.set(
         "fillRandom",
@@ -185,9 +187,72 @@ fn native_functions<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     )?;
     native.set(
         "utf8Decode",
-        Func::from(|bytes: TypedArray<'js, u8>| -> String {
-            String::from_utf8_lossy(bytes.as_bytes().unwrap_or_default()).into_owned()
-        }),
+        Func::from(
+            |ctx: Ctx<'js>,
+             bytes: TypedArray<'js, u8>,
+             fatal: Opt<bool>|
+             -> rquickjs::Result<String> {
+                let bytes = bytes.as_bytes().unwrap_or_default();
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => Ok(text.to_owned()),
+                    Err(_) if fatal.0 == Some(true) => Err(rquickjs::Exception::throw_type(
+                        &ctx,
+                        "the encoded data was not valid utf-8",
+                    )),
+                    Err(_) => Ok(String::from_utf8_lossy(bytes).into_owned()),
+                }
+            },
+        ),
+    )?;
+    native.set(
+        "urlParse",
+        Func::from(
+            |ctx: Ctx<'js>, input: String, base: Opt<String>| -> rquickjs::Result<String> {
+                let parsed = match base.0 {
+                    None => url::Url::parse(&input),
+                    Some(base) => url::Url::parse(&base).and_then(|b| b.join(&input)),
+                };
+                match parsed {
+                    Ok(url) => Ok(url_parts(&url)),
+                    Err(e) => Err(rquickjs::Exception::throw_type(
+                        &ctx,
+                        &format!("Invalid URL: {e}"),
+                    )),
+                }
+            },
+        ),
+    )?;
+    native.set(
+        "urlSet",
+        Func::from(
+            |ctx: Ctx<'js>,
+             href: String,
+             part: String,
+             value: String|
+             -> rquickjs::Result<String> {
+                let invalid = |e: &dyn std::fmt::Display| {
+                    rquickjs::Exception::throw_type(&ctx, &format!("Invalid URL: {e}"))
+                };
+                let mut url = url::Url::parse(&href).map_err(|e| invalid(&e))?;
+                use url::quirks;
+                // As the URL standard's setters: an invalid value leaves the URL as it was,
+                // except for `href`, which throws.
+                let _ = match part.as_str() {
+                    "href" => quirks::set_href(&mut url, &value).map_err(|e| invalid(&e))?,
+                    "protocol" => quirks::set_protocol(&mut url, &value).unwrap_or(()),
+                    "username" => quirks::set_username(&mut url, &value).unwrap_or(()),
+                    "password" => quirks::set_password(&mut url, &value).unwrap_or(()),
+                    "host" => quirks::set_host(&mut url, &value).unwrap_or(()),
+                    "hostname" => quirks::set_hostname(&mut url, &value).unwrap_or(()),
+                    "port" => quirks::set_port(&mut url, &value).unwrap_or(()),
+                    "pathname" => quirks::set_pathname(&mut url, &value),
+                    "search" => quirks::set_search(&mut url, &value),
+                    "hash" => quirks::set_hash(&mut url, &value),
+                    _ => return Err(invalid(&format!("no URL part `{part}`"))),
+                };
+                Ok(url_parts(&url))
+            },
+        ),
     )?;
     native.set(
         "utf8Encode",
@@ -198,6 +263,25 @@ fn native_functions<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         ),
     )?;
     Ok(native)
+}
+
+/// A URL's parts as the URL standard's getters give them, as JSON for the prelude's `URL`.
+fn url_parts(url: &url::Url) -> String {
+    use url::quirks;
+    json!({
+        "href": quirks::href(url),
+        "origin": quirks::origin(url),
+        "protocol": quirks::protocol(url),
+        "username": quirks::username(url),
+        "password": quirks::password(url),
+        "host": quirks::host(url),
+        "hostname": quirks::hostname(url),
+        "port": quirks::port(url),
+        "pathname": quirks::pathname(url),
+        "search": quirks::search(url),
+        "hash": quirks::hash(url),
+    })
+    .to_string()
 }
 
 /// A finished host call as the prelude reads it: `0` or `1`, then the JSON result or error.

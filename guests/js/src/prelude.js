@@ -240,7 +240,246 @@
     },
   };
 
-  for (const [name, value] of Object.entries({ host, kv, fetch, console, crypto, Headers, Response, HostError })) {
+  // --- web platform: DOMException, atob/btoa, TextEncoder/TextDecoder, URL, URLSearchParams ------
+  // What Workers-style runtimes offer and scripts reach for first (the table is in docs/javascript.md).
+  class DOMException extends Error {
+    constructor(message = "", name = "Error") {
+      super(message);
+      define(this, "name", toText(name));
+    }
+  }
+  const bytesOf = (input, what) => {
+    if (input === undefined) return new Uint8Array(0);
+    if (input instanceof ArrayBuffer) return new Uint8Array(input);
+    if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    throw new TypeError(`${what}: expected an ArrayBuffer or a view of one`);
+  };
+  const btoa = (data) => {
+    const text = toText(data);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 255) throw new DOMException("btoa: the string has a character outside Latin-1", "InvalidCharacterError");
+      bytes[i] = c;
+    }
+    return native.base64Encode(bytes);
+  };
+  const atob = (data) => {
+    let text = toText(data).replace(/[\t\n\f\r ]/g, "");
+    if (text.length % 4 === 0) text = text.replace(/={1,2}$/, "");
+    if (text.length % 4 === 1 || /[^A-Za-z0-9+/]/.test(text))
+      throw new DOMException("atob: the string is not correctly encoded", "InvalidCharacterError");
+    const bytes = native.base64Decode(text);
+    let out = "";
+    for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    return out;
+  };
+  const wellFormed = (text) => toText(text).toWellFormed();
+  class TextEncoder {
+    get encoding() { return "utf-8"; }
+    encode(input = "") { return native.utf8Encode(wellFormed(input)); }
+    encodeInto(source, destination) {
+      if (!(destination instanceof Uint8Array)) throw new TypeError("encodeInto: the destination must be a Uint8Array");
+      const text = wellFormed(source);
+      let read = 0;
+      let written = 0;
+      for (const ch of text) {
+        const cp = ch.codePointAt(0);
+        const size = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        if (written + size > destination.length) break;
+        destination.set(native.utf8Encode(ch), written);
+        written += size;
+        read += ch.length;
+      }
+      return { read, written };
+    }
+  }
+  const UTF8_LABELS = ["utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8"];
+  // How many bytes at the end of `bytes` start a UTF-8 sequence that is not complete yet.
+  const incompleteTail = (bytes) => {
+    for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+      const b = bytes[bytes.length - back];
+      if ((b & 0xc0) === 0x80) continue;
+      const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+      return need > back ? back : 0;
+    }
+    return 0;
+  };
+  class TextDecoder {
+    #fatal;
+    #ignoreBOM;
+    #pending = new Uint8Array(0);
+    #started = false;
+    constructor(label = "utf-8", options = {}) {
+      if (!UTF8_LABELS.includes(toText(label).trim().toLowerCase()))
+        throw new RangeError(`TextDecoder: the encoding \`${label}\` is not supported (only utf-8)`);
+      this.#fatal = Boolean(options.fatal);
+      this.#ignoreBOM = Boolean(options.ignoreBOM);
+    }
+    get encoding() { return "utf-8"; }
+    get fatal() { return this.#fatal; }
+    get ignoreBOM() { return this.#ignoreBOM; }
+    decode(input, options = {}) {
+      let bytes = bytesOf(input, "TextDecoder.decode");
+      if (this.#pending.length) {
+        const joined = new Uint8Array(this.#pending.length + bytes.length);
+        joined.set(this.#pending);
+        joined.set(bytes, this.#pending.length);
+        bytes = joined;
+      }
+      const stream = Boolean(options.stream);
+      const keep = stream ? incompleteTail(bytes) : 0;
+      this.#pending = bytes.slice(bytes.length - keep);
+      bytes = bytes.subarray(0, bytes.length - keep);
+      if (!this.#started && !this.#ignoreBOM && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)
+        bytes = bytes.subarray(3);
+      this.#started = stream && (this.#started || bytes.length > 0);
+      return native.utf8Decode(bytes, this.#fatal);
+    }
+  }
+
+  // application/x-www-form-urlencoded, as the URL standard serialises and parses it.
+  const formEncode = (text) => {
+    let out = "";
+    for (const byte of native.utf8Encode(wellFormed(text))) {
+      const c = String.fromCharCode(byte);
+      if (/[A-Za-z0-9*\-._]/.test(c)) out += c;
+      else if (byte === 0x20) out += "+";
+      else out += "%" + byte.toString(16).toUpperCase().padStart(2, "0");
+    }
+    return out;
+  };
+  const formDecode = (text) => {
+    const source = native.utf8Encode(text.replace(/\+/g, " "));
+    const bytes = [];
+    const hex = (b) => (b >= 48 && b <= 57) || (b >= 65 && b <= 70) || (b >= 97 && b <= 102);
+    for (let i = 0; i < source.length; i++) {
+      if (source[i] === 0x25 && i + 2 < source.length && hex(source[i + 1]) && hex(source[i + 2])) {
+        bytes.push(parseInt(String.fromCharCode(source[i + 1], source[i + 2]), 16));
+        i += 2;
+      } else bytes.push(source[i]);
+    }
+    return native.utf8Decode(new Uint8Array(bytes));
+  };
+  const urlOfParams = new WeakMap(); // URLSearchParams -> the URL whose query it is
+  const QUERY_SET = Symbol("query set");
+  const QUERY_CHANGED = Symbol("query changed");
+  class URLSearchParams {
+    #list = [];
+    constructor(init = "") {
+      if (typeof init === "object" && init !== null) {
+        if (typeof init[Symbol.iterator] === "function") {
+          for (const pair of init) {
+            const [name, value, ...rest] = [...pair];
+            if (value === undefined || rest.length) throw new TypeError("URLSearchParams: each pair must have exactly two items");
+            this.#list.push([wellFormed(name), wellFormed(value)]);
+          }
+        } else {
+          for (const name of Reflect.ownKeys(init)) {
+            if (typeof name === "string" && Object.getOwnPropertyDescriptor(init, name)?.enumerable)
+              this.#list.push([wellFormed(name), wellFormed(init[name])]);
+          }
+        }
+      } else {
+        this.#parse(toText(init));
+      }
+    }
+    #parse(text) {
+      this.#list = [];
+      for (const part of text.replace(/^\?/, "").split("&")) {
+        if (part === "") continue;
+        const eq = part.indexOf("=");
+        this.#list.push(eq < 0 ? [formDecode(part), ""] : [formDecode(part.slice(0, eq)), formDecode(part.slice(eq + 1))]);
+      }
+    }
+    #changed() {
+      const url = urlOfParams.get(this);
+      if (url) url[QUERY_CHANGED](this.toString());
+    }
+    // The URL owning these parameters set its query (it calls this with the new one).
+    [QUERY_SET](search) { this.#parse(search); }
+    get size() { return this.#list.length; }
+    append(name, value) { this.#list.push([wellFormed(name), wellFormed(value)]); this.#changed(); }
+    delete(name, value) {
+      name = wellFormed(name);
+      value = value === undefined ? undefined : wellFormed(value);
+      this.#list = this.#list.filter(([n, v]) => n !== name || (value !== undefined && v !== value));
+      this.#changed();
+    }
+    get(name) { name = wellFormed(name); const hit = this.#list.find(([n]) => n === name); return hit ? hit[1] : null; }
+    getAll(name) { name = wellFormed(name); return this.#list.filter(([n]) => n === name).map(([, v]) => v); }
+    has(name, value) {
+      name = wellFormed(name);
+      value = value === undefined ? undefined : wellFormed(value);
+      return this.#list.some(([n, v]) => n === name && (value === undefined || v === value));
+    }
+    set(name, value) {
+      name = wellFormed(name);
+      value = wellFormed(value);
+      const at = this.#list.findIndex(([n]) => n === name);
+      if (at < 0) this.#list.push([name, value]);
+      else this.#list = this.#list.filter(([n], i) => n !== name || i === at).map((p, i) => (i === at ? [name, value] : p));
+      this.#changed();
+    }
+    sort() {
+      // Stable, by UTF-16 code units, as the standard says.
+      this.#list = this.#list.map((p, i) => [p, i]).sort(([a, i], [b, j]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : i - j)).map(([p]) => p);
+      this.#changed();
+    }
+    forEach(callback, thisArg) { for (const [n, v] of this.#list) callback.call(thisArg, v, n, this); }
+    *entries() { for (const [n, v] of this.#list) yield [n, v]; }
+    *keys() { for (const [n] of this.#list) yield n; }
+    *values() { for (const [, v] of this.#list) yield v; }
+    [Symbol.iterator]() { return this.entries(); }
+    toString() { return this.#list.map(([n, v]) => `${formEncode(n)}=${formEncode(v)}`).join("&"); }
+  }
+  class URL {
+    #parts;
+    #params;
+    constructor(url, base) {
+      this.#parts = parse(base === undefined ? native.urlParse(toText(url)) : native.urlParse(toText(url), toText(base)));
+    }
+    static canParse(url, base) { try { new URL(url, base); return true; } catch { return false; } }
+    static parse(url, base) { try { return new URL(url, base); } catch { return null; } }
+    #set(part, value) {
+      this.#parts = parse(native.urlSet(this.#parts.href, part, toText(value)));
+      if (this.#params && (part === "href" || part === "search")) this.#params[QUERY_SET](this.#parts.search);
+    }
+    [QUERY_CHANGED](query) { this.#parts = parse(native.urlSet(this.#parts.href, "search", query)); }
+    get searchParams() {
+      if (!this.#params) {
+        this.#params = new URLSearchParams(this.#parts.search);
+        urlOfParams.set(this.#params, this);
+      }
+      return this.#params;
+    }
+    get href() { return this.#parts.href; }
+    set href(v) { this.#set("href", v); }
+    get origin() { return this.#parts.origin; }
+    get protocol() { return this.#parts.protocol; }
+    set protocol(v) { this.#set("protocol", v); }
+    get username() { return this.#parts.username; }
+    set username(v) { this.#set("username", v); }
+    get password() { return this.#parts.password; }
+    set password(v) { this.#set("password", v); }
+    get host() { return this.#parts.host; }
+    set host(v) { this.#set("host", v); }
+    get hostname() { return this.#parts.hostname; }
+    set hostname(v) { this.#set("hostname", v); }
+    get port() { return this.#parts.port; }
+    set port(v) { this.#set("port", v); }
+    get pathname() { return this.#parts.pathname; }
+    set pathname(v) { this.#set("pathname", v); }
+    get search() { return this.#parts.search; }
+    set search(v) { this.#set("search", v); }
+    get hash() { return this.#parts.hash; }
+    set hash(v) { this.#set("hash", v); }
+    toString() { return this.#parts.href; }
+    toJSON() { return this.#parts.href; }
+  }
+
+  const web = { DOMException, atob, btoa, TextEncoder, TextDecoder, URL, URLSearchParams };
+  for (const [name, value] of Object.entries({ host, kv, fetch, console, crypto, Headers, Response, HostError, ...web })) {
     define(global, name, value);
   }
   // The granted environment variables (`--env`), read when first used in a sandbox.

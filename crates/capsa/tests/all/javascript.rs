@@ -114,6 +114,60 @@ fn a_final_promise_or_thenable_is_awaited() {
 }
 
 #[test]
+fn the_web_platform_apis_scripts_reach_for_behave_as_on_the_web() {
+    let receipt = js(r#"
+        const u = new URL("/a/b?x=1#f", "https://user:pw@example.com:8443/base");
+        u.searchParams.append("z", "a b&c");
+        const p = new URLSearchParams("a=1&b=2&a=3&sp=a+b%20c&flag");
+        p.sort();
+        const caught = (f) => { try { f() } catch (e) { return e.name } };
+        const d = new TextDecoder();
+        [
+          btoa("hi\u00ff"), atob(" aGk= "), caught(() => btoa("€")), caught(() => atob("a")),
+          [...new TextEncoder().encode("€\ud800")],
+          new TextDecoder().decode(new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0xe2, 0x82, 0xac])),
+          d.decode(new Uint8Array([0xe2, 0x82]), { stream: true }) + d.decode(new Uint8Array([0xac])),
+          caught(() => new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array([0xff]))),
+          caught(() => new TextDecoder("latin1")),
+          [u.href, u.origin, u.host, u.pathname, u.search, u.hash],
+          new URL("http://bücher.example/").hostname, URL.canParse("no scheme"), caught(() => new URL("x")),
+          [p.getAll("a"), p.get("sp"), String(p)],
+          String(new URLSearchParams({ y: "ä" })),
+          Math.random.name,
+        ]
+    "#);
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(
+        receipt.result.unwrap(),
+        json!([
+            "aGn/",
+            "hi",
+            "InvalidCharacterError",
+            "InvalidCharacterError",
+            [0xe2, 0x82, 0xac, 0xef, 0xbf, 0xbd],
+            "h€",
+            "€",
+            "TypeError",
+            "RangeError",
+            [
+                "https://user:pw@example.com:8443/a/b?x=1&z=a+b%26c#f",
+                "https://example.com:8443",
+                "example.com:8443",
+                "/a/b",
+                "?x=1&z=a+b%26c",
+                "#f"
+            ],
+            "xn--bcher-kva.example",
+            false,
+            "TypeError",
+            [["1", "3"], "a b c", "a=1&a=3&b=2&flag=&sp=a+b+c"],
+            "y=%C3%A4",
+            "random",
+        ])
+    );
+}
+
+#[test]
 fn handlers_get_the_granted_environment_as_their_second_argument() {
     let script = engine()
         .script(
