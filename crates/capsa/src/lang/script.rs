@@ -18,7 +18,6 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::lang::Language;
 use crate::lang::runtime::Runtime;
-use crate::lang::scan::looks_like_module;
 use crate::lang::typescript::{self, SourceMap};
 use crate::module::Module;
 use crate::receipt::{Exception, Failure, Receipt};
@@ -77,7 +76,11 @@ impl Script {
         source: &str,
     ) -> Result<Script> {
         let (code, is_module, source_map) = match language {
-            Language::JavaScript => (source.to_owned(), looks_like_module(source), None),
+            Language::JavaScript => (
+                source.to_owned(),
+                typescript::javascript_is_module(source, file),
+                None,
+            ),
             Language::Python => (source.to_owned(), false, None),
             Language::TypeScript => {
                 let stripped = typescript::strip(source, file)?;
@@ -117,7 +120,8 @@ impl Script {
         self.inner.language
     }
 
-    /// Whether the script is an ES module (it has `import`/`export` declarations).
+    /// Whether the script is an ES module: it has `import`/`export` declarations, or is a `.mjs`
+    /// file (`.cjs` never is).
     pub fn is_module(&self) -> bool {
         self.inner.is_module
     }

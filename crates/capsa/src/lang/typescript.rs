@@ -15,7 +15,7 @@ use oxc_span::SourceType;
 use oxc_transformer::{TransformOptions, Transformer};
 
 use crate::error::{Error, Result};
-use crate::lang::scan::scan;
+use crate::lang::scan::{looks_like_module, scan};
 
 /// TypeScript with its types stripped.
 pub(crate) struct Stripped {
@@ -103,16 +103,61 @@ pub(crate) fn strip(source: &str, file: &str) -> Result<Stripped> {
             "`{file}`:{line}:{column} nests brackets more than {MAX_NESTING} levels deep"
         )));
     }
+    on_parser_stack(source, "capsa-typescript", || strip_here(source, file))?
+}
+
+/// Runs `work` (which parses `source` with oxc) on a thread with a stack sized for the source, as
+/// [`strip`] explains.
+fn on_parser_stack<T: Send>(
+    source: &str,
+    name: &str,
+    work: impl FnOnce() -> T + Send,
+) -> Result<T> {
     let stack = (16 << 20) + source.len() * 4096;
     std::thread::scope(|scope| {
         std::thread::Builder::new()
-            .name("capsa-typescript".into())
+            .name(name.into())
             .stack_size(stack)
-            .spawn_scoped(scope, || strip_here(source, file))
-            .map_err(|e| Error::internal(format!("cannot start the TypeScript stripper: {e}")))?
+            .spawn_scoped(scope, work)
+            .map_err(|e| Error::internal(format!("cannot start the {name} parser thread: {e}")))?
             .join()
-            .map_err(|_| Error::internal("the TypeScript stripper panicked"))?
+            .map_err(|_| Error::internal(format!("the {name} parser thread panicked")))
     })
+}
+
+/// Whether JavaScript source is an ES module. The extension decides where it says (`.mjs` is one,
+/// `.cjs` is not); otherwise the source is one when it has `import`/`export` declarations, as oxc
+/// parses it (so a comment or a string that mentions `import` does not count). Source that does not
+/// parse, or nests too deep to parse here, is left to QuickJS with the lexical guess.
+pub(crate) fn javascript_is_module(source: &str, file: &str) -> bool {
+    match Path::new(file).extension().and_then(|e| e.to_str()) {
+        Some("mjs") => return true,
+        Some("cjs") => return false,
+        _ => {}
+    }
+    let guess = looks_like_module(source);
+    if !guess || source.len() > MAX_SOURCE_BYTES || scan(source, MAX_NESTING).too_deep_at.is_some()
+    {
+        return guess;
+    }
+    let parse = || {
+        let allocator = Allocator::default();
+        let parsed = Parser::new(&allocator, source, SourceType::unambiguous()).parse();
+        if parsed.panicked || parsed.diagnostics.has_errors() {
+            return None;
+        }
+        Some(
+            parsed
+                .program
+                .body
+                .iter()
+                .any(Statement::is_module_declaration),
+        )
+    };
+    on_parser_stack(source, "capsa-javascript", parse)
+        .ok()
+        .flatten()
+        .unwrap_or(guess)
 }
 
 fn strip_here(source: &str, file: &str) -> Result<Stripped> {
@@ -202,6 +247,26 @@ fn line_column(source: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn javascript_is_a_module_by_its_declarations_or_its_extension() {
+        for (code, file, module) in [
+            ("export default { fetch() {} }", "main.js", true),
+            ("import { x } from 'y';\nx", "main.js", true),
+            // A comment or a template that mentions `import` is not a declaration.
+            (
+                "/*\nimport all the things\n*/\nsloppy = 1",
+                "main.js",
+                false,
+            ),
+            ("const t = `\nexport default 1\n`; t", "main.js", false),
+            ("import('x').catch(() => 1)", "main.js", false),
+            ("1 + 1", "main.mjs", true),
+            ("export default 1", "main.cjs", false),
+        ] {
+            assert_eq!(javascript_is_module(code, file), module, "{file}: {code}");
+        }
+    }
 
     const SOURCE: &str = "interface User { name: string }\n\
         enum Color { Red, Green }\n\

@@ -168,6 +168,14 @@ fn the_web_platform_apis_scripts_reach_for_behave_as_on_the_web() {
 }
 
 #[test]
+fn a_comment_that_mentions_import_leaves_a_script_sloppy() {
+    // Octane's code-load.js: a line starting with `import ` inside a comment made it a strict module.
+    let receipt = js("/*\nimport the rest later\n*/\nsloppy = 5;\nsloppy");
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(receipt.result, Some(json!(5)));
+}
+
+#[test]
 fn handlers_get_the_granted_environment_as_their_second_argument() {
     let script = engine()
         .script(
