@@ -15,12 +15,21 @@ PROMISED = """
     os pathlib pprint queue random re reprlib secrets shlex sqlite3 statistics string struct
     sys textwrap time timeit tokenize tomllib traceback types typing unicodedata urllib.parse uuid
     warnings weakref xml.etree.ElementTree zlib zoneinfo zipfile tarfile email email.message email.utils
-    mimetypes quopri dis copyreg sched string.templatelib
+    mimetypes quopri dis copyreg sched string.templatelib pickle unittest
 """.split()
 
-# Imported lazily by the modules above, so the snapshot needs them too.
+# Imported lazily by the modules above (inside functions, or from C like `_pylong`), so the snapshot
+# needs them too. Found by running modulefinder over PROMISED at build time and comparing (it cannot
+# stay in the build: the scan's garbage stays in the snapshot, 24 MB of linear memory became 40 MB):
+# `email.message_from_string` and `Message.as_string` (the parser, generator and policies),
+# `ast.unparse`, `Path.as_uri`/`from_uri` (urllib.request), big-integer `//` and `str()` (`_pylong`),
+# ElementTree's parser (expat), `zoneinfo`'s pure-Python fallback.
 HELPERS = """
     _strptime _pydatetime _pydecimal encodings.idna stringprep _colorize
+    email.parser email.feedparser email.policy email.generator email.headerregistry
+    email.contentmanager email._header_value_parser email.iterators
+    _ast_unparse urllib.request urllib.error urllib.response _pylong xml.parsers.expat
+    zoneinfo._zoneinfo tomllib._types _compat_pickle
 """.split()
 
 for name in PROMISED + HELPERS:

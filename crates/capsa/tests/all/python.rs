@@ -56,6 +56,35 @@ fn the_promised_standard_library_imports() {
 }
 
 #[test]
+fn what_the_promised_modules_import_lazily_is_there() {
+    let receipt = py(r#"
+import ast, email, email.message, io, pathlib, pickle, sys, unittest, xml.etree.ElementTree as ET
+sys.set_int_max_str_digits(0)
+m = email.message_from_string("Subject: hi\n\nbody")
+e = email.message.EmailMessage()
+e["To"] = "a@b"
+e.set_content("x")
+class T(unittest.TestCase):
+    def test_one(self):
+        self.assertEqual(1 + 1, 2)
+ran = unittest.TextTestRunner(stream=io.StringIO()).run(
+    unittest.defaultTestLoader.loadTestsFromTestCase(T))
+[m["subject"], m.as_string(), e.as_string().splitlines()[0], ast.unparse(ast.parse("x=1+2")),
+ pathlib.Path("/a b").as_uri(), str(pathlib.Path.from_uri("file:///a%20b")),
+ len(str(10**300000 // 7**50000)), len(str(10**20000)), pickle.loads(pickle.dumps({"a": [1, 2]})),
+ ET.fromstring("<a><b>t</b></a>").find("b").text, ran.testsRun, ran.wasSuccessful()]
+"#);
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(
+        receipt.result,
+        Some(json!([
+            "hi", "Subject: hi\n\nbody", "To: a@b", "x = 1 + 2", "file:///a%20b", "/a b", 257746,
+            20001, {"a": [1, 2]}, "t", 1, true
+        ]))
+    );
+}
+
+#[test]
 fn values_json_cannot_hold_become_their_repr() {
     assert_eq!(py("object").result, Some(json!("<class 'object'>")));
     assert_eq!(py("float('nan')").result, Some(json!("nan")));
