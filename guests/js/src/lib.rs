@@ -391,24 +391,14 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, op: &Op<'_>) -> Result<Done<'
                 evaluate_module(ctx, api, file, code)?;
                 Ok(done(None))
             } else {
-                let promise =
-                    eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| parse_failed(ctx, e))?;
-                Ok(done(settled(
-                    ctx,
-                    api,
-                    completion(drain(ctx, api, promise)?),
-                )?))
+                let (function, mode) = compile_script(ctx, code, file)?;
+                Ok(done(run_script(ctx, api, function, mode)?))
             }
         }
         Op::Compile(source) => {
-            let function = eval_raw(
-                ctx,
-                source.code.as_str(),
-                file_name(&source.file),
-                SCRIPT_FLAGS | qjs::JS_EVAL_FLAG_COMPILE_ONLY as i32,
-            )
-            .map_err(|e| parse_failed(ctx, e))?;
-            let bytecode = write_bytecode(ctx, &function)?;
+            let (function, mode) =
+                compile_script(ctx, source.code.as_str(), file_name(&source.file))?;
+            let bytecode = write_bytecode(ctx, &function, mode)?;
             Ok(Done {
                 value: None,
                 bytecode: Some(bytecode),
@@ -417,21 +407,16 @@ fn operate<'js>(ctx: &Ctx<'js>, api: &Object<'js>, op: &Op<'_>) -> Result<Done<'
         Op::EvalCompiled { bytecode } => {
             let bytes = capsa_guest::base64_decode(bytecode)
                 .ok_or_else(|| error_value(ctx, "invalid bytecode encoding"))?;
-            let promise = eval_bytecode(ctx, &bytes)?;
-            Ok(done(settled(
-                ctx,
-                api,
-                completion(drain(ctx, api, promise)?),
-            )?))
+            let (function, mode) = read_bytecode(ctx, &bytes)?;
+            Ok(done(run_script(ctx, api, function, mode)?))
         }
         Op::Handler { source, request } => {
             let (code, file) = (source.code.as_str(), file_name(&source.file));
             let namespace = if source.module {
                 evaluate_module(ctx, api, file, code)?.into_value()
             } else {
-                let promise =
-                    eval_raw(ctx, code, file, SCRIPT_FLAGS).map_err(|e| parse_failed(ctx, e))?;
-                drain(ctx, api, promise)?;
+                let (function, mode) = compile_script(ctx, code, file)?;
+                run_script(ctx, api, function, mode)?;
                 Value::new_undefined(ctx.clone())
             };
             let context = json_to_js(ctx, request)?;
@@ -457,8 +442,71 @@ fn file_name(file: &str) -> &str {
     if file.is_empty() { "main.js" } else { file }
 }
 
-/// Scripts run as global code that may `await` at top level; the completion value is the result.
-const SCRIPT_FLAGS: i32 = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_ASYNC) as i32;
+/// How a classic script was compiled: as plain global code, or, when it uses top-level `await`
+/// (which plain global code cannot parse), as an async script whose promise resolves to
+/// `{ value }`. Either way the completion value is the result.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ScriptMode {
+    Plain,
+    Async,
+}
+
+impl ScriptMode {
+    fn flags(self) -> i32 {
+        let async_flag = match self {
+            ScriptMode::Plain => 0,
+            ScriptMode::Async => qjs::JS_EVAL_FLAG_ASYNC,
+        };
+        (qjs::JS_EVAL_TYPE_GLOBAL | async_flag | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32
+    }
+
+    /// The byte in front of a compiled script's bytecode that says how it was compiled.
+    fn tag(self) -> u8 {
+        match self {
+            ScriptMode::Plain => b'P',
+            ScriptMode::Async => b'A',
+        }
+    }
+}
+
+/// Compiles a classic script as plain global code when it parses as that, so that `await` stays
+/// an identifier in scripts that never await (as in every engine), else as an async script.
+fn compile_script<'js>(
+    ctx: &Ctx<'js>,
+    code: &str,
+    file: &str,
+) -> Result<(Value<'js>, ScriptMode), Value<'js>> {
+    if let Ok(function) = eval_raw(ctx, code, file, ScriptMode::Plain.flags()) {
+        return Ok((function, ScriptMode::Plain));
+    }
+    // Forget the plain parse's error: the async parse reports the script's real one.
+    let _ = ctx.catch();
+    let function =
+        eval_raw(ctx, code, file, ScriptMode::Async.flags()).map_err(|e| parse_failed(ctx, e))?;
+    Ok((function, ScriptMode::Async))
+}
+
+/// Runs a compiled script: its completion value, awaited when it is a promise or thenable.
+fn run_script<'js>(
+    ctx: &Ctx<'js>,
+    api: &Object<'js>,
+    function: Value<'js>,
+    mode: ScriptMode,
+) -> Result<Option<Value<'js>>, Value<'js>> {
+    // SAFETY: `function` is a live compiled function of `ctx`; `JS_EvalFunction` takes ownership of
+    // a reference, so it gets its own.
+    let value = unsafe {
+        let raw = ctx.as_raw().as_ptr();
+        let value = qjs::JS_EvalFunction(raw, qjs::JS_DupValue(raw, function.as_raw()));
+        checked(ctx, value).map_err(|e| caught(ctx, e))?
+    };
+    let value = match mode {
+        ScriptMode::Async => completion(drain(ctx, api, value)?),
+        // Jobs and host calls still run; a promise as the value is awaited here.
+        ScriptMode::Plain => Some(drain(ctx, api, value)?).filter(|v| !v.is_undefined()),
+    };
+    settled(ctx, api, value)
+}
 
 /// An async script's promise resolves to `{ value }`, the script's completion value.
 fn completion(settled: Value<'_>) -> Option<Value<'_>> {
@@ -542,7 +590,11 @@ unsafe fn checked<'js>(ctx: &Ctx<'js>, value: qjs::JSValue) -> rquickjs::Result<
     }
 }
 
-fn write_bytecode<'js>(ctx: &Ctx<'js>, function: &Value<'js>) -> Result<Vec<u8>, Value<'js>> {
+fn write_bytecode<'js>(
+    ctx: &Ctx<'js>,
+    function: &Value<'js>,
+    mode: ScriptMode,
+) -> Result<Vec<u8>, Value<'js>> {
     let mut len = 0u32;
     // SAFETY: `function` is a live value of `ctx`; the returned buffer is QuickJS-allocated and freed
     // with `js_free` after copying.
@@ -556,28 +608,35 @@ fn write_bytecode<'js>(ctx: &Ctx<'js>, function: &Value<'js>) -> Result<Vec<u8>,
         if buf.is_null() {
             return Err(ctx.catch());
         }
-        let bytes = std::slice::from_raw_parts(buf, len as usize).to_vec();
+        let mut bytes = Vec::with_capacity(len as usize + 1);
+        bytes.push(mode.tag());
+        bytes.extend_from_slice(std::slice::from_raw_parts(buf, len as usize));
         qjs::js_free(ctx.as_raw().as_ptr(), buf.cast());
         Ok(bytes)
     }
 }
 
-fn eval_bytecode<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Result<Value<'js>, Value<'js>> {
+fn read_bytecode<'js>(
+    ctx: &Ctx<'js>,
+    bytes: &[u8],
+) -> Result<(Value<'js>, ScriptMode), Value<'js>> {
+    let (mode, bytes) = match bytes.split_first() {
+        Some((&b'P', rest)) => (ScriptMode::Plain, rest),
+        Some((&b'A', rest)) => (ScriptMode::Async, rest),
+        _ => return Err(error_value(ctx, "invalid bytecode")),
+    };
     // SAFETY: the bytes were produced by `write_bytecode` of this very runtime build; the host only
     // passes bytecode it got from `compile` (users cannot supply their own).
     unsafe {
-        let raw = ctx.as_raw().as_ptr();
         let function = qjs::JS_ReadObject(
-            raw,
+            ctx.as_raw().as_ptr(),
             bytes.as_ptr(),
             bytes.len() as u32,
             qjs::JS_READ_OBJ_BYTECODE as i32,
         );
-        if qjs::JS_VALUE_GET_TAG(function) == qjs::JS_TAG_EXCEPTION {
-            return Err(ctx.catch());
-        }
-        let value = qjs::JS_EvalFunction(raw, function);
-        checked(ctx, value).map_err(|e| caught(ctx, e))
+        checked(ctx, function)
+            .map(|function| (function, mode))
+            .map_err(|e| caught(ctx, e))
     }
 }
 
@@ -587,11 +646,20 @@ fn drain<'js>(
     api: &Object<'js>,
     value: Value<'js>,
 ) -> Result<Value<'js>, Value<'js>> {
+    let settle: Function = api.get("settleOne").map_err(|e| caught(ctx, e))?;
+    // Host calls nobody awaited (a `kv.set` fired and forgotten) still finish, and what their
+    // callbacks do still runs, before the call returns.
+    let finish_forgotten = || -> Result<(), Value<'js>> {
+        while settle.call::<_, bool>(()).map_err(|e| caught(ctx, e))? {
+            run_jobs(ctx)?;
+        }
+        Ok(())
+    };
     let Some(promise) = value.as_promise().cloned() else {
         run_jobs(ctx)?;
+        finish_forgotten()?;
         return Ok(value);
     };
-    let settle: Function = api.get("settleOne").map_err(|e| caught(ctx, e))?;
     loop {
         run_jobs(ctx)?;
         match promise.state() {
@@ -600,11 +668,7 @@ fn drain<'js>(
                     .result::<Value>()
                     .unwrap_or(Ok(value))
                     .map_err(|e| caught(ctx, e))?;
-                // Host calls nobody awaited (a `kv.set` fired and forgotten) still finish, and what
-                // their callbacks do still runs, before the call returns.
-                while settle.call::<_, bool>(()).map_err(|e| caught(ctx, e))? {
-                    run_jobs(ctx)?;
-                }
+                finish_forgotten()?;
                 return Ok(result);
             }
             PromiseState::Rejected => {

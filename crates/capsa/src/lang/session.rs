@@ -301,7 +301,11 @@ impl Session {
         };
         let sandbox = match self.origin.as_ref().and_then(|o| o.inner.memory.clone()) {
             Some(memory) => Sandbox::restore(&self.runtime, call, &memory).await?,
-            None => Sandbox::open_ready(&self.runtime, call)?,
+            None => {
+                let sandbox = Sandbox::open_ready(&self.runtime, call)?;
+                crate::sandbox::refill_standby(&self.runtime);
+                sandbox
+            }
         };
         self.origin = None;
         Ok(sandbox)

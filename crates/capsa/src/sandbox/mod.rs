@@ -113,7 +113,11 @@ pub(crate) async fn run_prepared(
 ) -> Result<Receipt> {
     standby::note_call(module);
     let mut sandbox = Sandbox::open_ready(module, &call)?;
-    Ok(sandbox.invoke(&prepared, &call.limits).await)
+    let receipt = sandbox.invoke(&prepared, &call.limits).await;
+    // The call's slot goes back to the pool first, so the refill can reuse it warm.
+    drop(sandbox);
+    standby::refill(module);
+    Ok(receipt)
 }
 
 /// A sandbox: one store, instantiated on its first call. A one-shot call ([`run`]) uses it once; a

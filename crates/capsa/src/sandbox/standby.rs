@@ -37,7 +37,8 @@ pub(super) fn note_call(module: &Module) {
 
 /// Takes a standby instance of `module` whose resources fit `limiter`'s limits, which then counts
 /// them; `None` when the module keeps none, none is ready, or the call's limits are tighter than the
-/// standby instance already uses. Starts a refill either way.
+/// standby instance already uses. The caller starts the refill ([`refill`]) once its call is over,
+/// so that making the next instance (mappings, page faults) does not contend with the call.
 pub(super) fn take(module: &Module, limiter: &mut Limiter) -> Option<Standby> {
     let set = module.standby()?;
     let taken = {
@@ -51,7 +52,6 @@ pub(super) fn take(module: &Module, limiter: &mut Limiter) -> Option<Standby> {
             None => None,
         }
     };
-    refill(module);
     taken
 }
 
@@ -83,27 +83,35 @@ pub(crate) fn refill(module: &Module) {
         let Some(set) = inner.standby.get() else {
             return;
         };
-        while short(set) {
-            let Some(engine) = engine.upgrade() else {
-                break;
-            };
-            let module = Module::from_inner(&Engine { inner: engine }, inner.clone());
-            match make(&module).await {
-                Ok(Some(standby)) => match set.ready.lock() {
-                    Ok(mut ready) => ready.push(standby),
-                    Err(_) => break,
-                },
-                // The budget is spent: the next call's refill tries again.
-                Ok(None) => break,
-                // The pool is full: calls and sessions come first; the next call tries again.
-                Err(Unmade::PoolFull) => break,
-                Err(Unmade::Unusable(e)) => {
-                    // A module that cannot be made ahead (its instantiation runs code) is called
-                    // fresh from now on, as without standby.
-                    tracing::debug!(module = %module.digest(), "no standby instance: {e}");
-                    set.unusable.store(true, Ordering::Relaxed);
-                    break;
+        'fill: loop {
+            while short(set) {
+                let Some(engine) = engine.upgrade() else {
+                    break 'fill;
+                };
+                let module = Module::from_inner(&Engine { inner: engine }, inner.clone());
+                match make(&module).await {
+                    Ok(Some(standby)) => match set.ready.lock() {
+                        Ok(mut ready) => ready.push(standby),
+                        Err(_) => break 'fill,
+                    },
+                    // The budget is spent: the next call's refill tries again.
+                    Ok(None) => break 'fill,
+                    // The pool is full: calls and sessions come first; the next call tries again.
+                    Err(Unmade::PoolFull) => break 'fill,
+                    Err(Unmade::Unusable(e)) => {
+                        // A module that cannot be made ahead (its instantiation runs code) is
+                        // called fresh from now on, as without standby.
+                        tracing::debug!(module = %module.digest(), "no standby instance: {e}");
+                        set.unusable.store(true, Ordering::Relaxed);
+                        break 'fill;
+                    }
                 }
+            }
+            set.filling.store(false, Ordering::Release);
+            // A call that took an instance after the last check found this task still filling and
+            // left the refill to it: look again, or the set would stay short until the next call.
+            if !short(set) || set.filling.swap(true, Ordering::AcqRel) {
+                return;
             }
         }
         set.filling.store(false, Ordering::Release);

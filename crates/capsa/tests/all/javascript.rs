@@ -168,6 +168,31 @@ fn the_web_platform_apis_scripts_reach_for_behave_as_on_the_web() {
 }
 
 #[test]
+fn await_is_a_name_in_scripts_that_never_await() {
+    // test262: in a classic script `await` is an ordinary identifier; only top-level `await`
+    // expressions make a script async.
+    assert_eq!(js("var await = 3; await + 1").result, Some(json!(4)));
+    assert_eq!(
+        js("function await(x) { return x * 2 }\nawait(21)").result,
+        Some(json!(42))
+    );
+    assert_eq!(
+        js("const v = await Promise.resolve(5); v + 1").result,
+        Some(json!(6))
+    );
+    // Jobs and fire-and-forget callbacks still run in a script that never awaits.
+    let receipt = js("Promise.resolve().then(() => console.log('job')); 1");
+    assert_eq!(
+        (receipt.stdout_text(), receipt.result),
+        ("job\n".into(), Some(json!(1)))
+    );
+    // A syntax error is reported once, with its position, whichever way the script was read.
+    let receipt = js("let x = ;");
+    assert_code(&receipt, ErrorCode::GuestException);
+    assert!(exception(&receipt).syntax, "{receipt:?}");
+}
+
+#[test]
 fn a_comment_that_mentions_import_leaves_a_script_sloppy() {
     // Octane's code-load.js: a line starting with `import ` inside a comment made it a strict module.
     let receipt = js("/*\nimport the rest later\n*/\nsloppy = 5;\nsloppy");

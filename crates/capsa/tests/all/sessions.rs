@@ -92,6 +92,12 @@ fn compiled_bytecode_runs_many_times() {
     let err = other.eval_compiled(&compiled).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
 
+    // A cell that awaits at top level compiles too, and so does one that uses `await` as a name.
+    let awaiting = s.compile("n += await Promise.resolve(100); n").unwrap();
+    assert_eq!(s.eval_compiled(&awaiting).unwrap().result, Some(json!(103)));
+    let named = s.compile("var await = 1; n + await").unwrap();
+    assert_eq!(s.eval_compiled(&named).unwrap().result, Some(json!(104)));
+
     let err = s.compile("let = ;").unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(err.to_string().contains("SyntaxError"), "{err}");

@@ -145,6 +145,28 @@ fn a_standby_call_gets_its_own_arguments_environment_stdin_and_grants() {
 }
 
 #[test]
+fn the_set_refills_after_each_call_without_waiting_for_more_traffic() {
+    // Its own engine: the count it waits for is the engine's.
+    let engine = Engine::builder()
+        .cache_dir(None)
+        .standby(StandbyLimits::DEFAULT_ON)
+        .build()
+        .unwrap();
+    let module = engine
+        .load(br#"(module (func (export "_start")))"#)
+        .unwrap();
+    module.run(Call::new()).unwrap();
+    module.run(Call::new()).unwrap();
+    // Calls in quick succession, each followed by no other: the set is full again after each one
+    // (a refill that raced with a call used to leave it short until the next call came).
+    for _ in 0..20 {
+        assert_eq!(held(&engine, 2).0, 2);
+        let receipt = module.run(Call::new()).unwrap();
+        assert!(receipt.is_ok() && receipt.stats.standby, "{receipt:?}");
+    }
+}
+
+#[test]
 fn a_call_hitting_its_limits_leaves_the_standby_set_untouched() {
     let script = standby_engine()
         .script(
