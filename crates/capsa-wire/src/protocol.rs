@@ -139,6 +139,45 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 /// A JSON value, borrowed when the host writes it and owned when a runtime reads it.
 pub type Json<'a> = Cow<'a, Value>;
 
+/// How deep a script's result may nest (arrays and objects in one another). Deeper results end the
+/// call with `guest_exception` and [`too_deep_message`], whichever runtime made them: the JSON
+/// parsers on both sides stop at 128 levels, and a result must not depend on which one gave up.
+pub const MAX_RESULT_DEPTH: usize = 100;
+
+/// The message of a result nested deeper than [`MAX_RESULT_DEPTH`].
+pub fn too_deep_message() -> String {
+    format!(
+        "the result nests arrays and objects more than {MAX_RESULT_DEPTH} levels deep, the most a result may"
+    )
+}
+
+/// How deep arrays and objects nest in JSON text (0 for a scalar). Reads strings and escapes, so
+/// brackets inside strings do not count; text that is not JSON gives a meaningless number.
+pub fn json_depth(text: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in text {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// A runtime's answer to one request.
 ///
 /// Read leniently: a runtime the script can rewrite (Python) may send anything, so a member of the
@@ -241,6 +280,14 @@ impl<'de> Deserialize<'de> for Answer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_depth_counts_brackets_outside_strings() {
+        assert_eq!(super::json_depth(b"1"), 0);
+        assert_eq!(super::json_depth(br#"[1, {"a": [2]}]"#), 3);
+        assert_eq!(super::json_depth(br#"["[[[", "\"{{"]"#), 1);
+        assert_eq!(super::json_depth(b"[[],[[]]]"), 3);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -59,10 +59,12 @@ impl CompileLimits {
     pub(crate) fn check_module(&self, bytes: &[u8]) -> Result<()> {
         self.check_size(bytes.len(), self.max_module_size, "module")?;
         let mut functions: u64 = 0;
+        let mut fit = SandboxFit::default();
         for payload in wasmparser::Parser::new(0).parse_all(bytes) {
             let Ok(payload) = payload else {
                 return Ok(());
             };
+            fit.check(&payload)?;
             match payload {
                 wasmparser::Payload::ImportSection(imports) => {
                     for import in imports.into_imports() {
@@ -145,6 +147,68 @@ impl CompileLimits {
     }
 }
 
+/// What one core module may declare to fit a sandbox slot of the engine's pool: one memory, one
+/// table, a table of at most [`crate::engine::POOL_TABLE_ELEMENTS`] elements. wasmtime runs more, but
+/// the pool cannot hold it: such a module is refused here, at load, with `invalid_module` naming
+/// what does not fit, rather than compiled, cached, and failing every call as `internal`.
+#[derive(Default)]
+struct SandboxFit {
+    memories: u32,
+    tables: u32,
+}
+
+impl SandboxFit {
+    fn check(&mut self, payload: &wasmparser::Payload<'_>) -> Result<()> {
+        use wasmparser::{Payload, TypeRef};
+        let unfit = |what: String| {
+            Err(Error::invalid_module(format!(
+                "{what}: a capsa sandbox holds one memory and one table of at most {} elements per module",
+                crate::engine::POOL_TABLE_ELEMENTS
+            )))
+        };
+        match payload {
+            // Each core module (a component's too) starts over.
+            Payload::Version { .. } => *self = SandboxFit::default(),
+            Payload::ImportSection(imports) => {
+                for import in imports.clone().into_imports().flatten() {
+                    match import.ty {
+                        TypeRef::Memory(_) => self.memories += 1,
+                        TypeRef::Table(table) => {
+                            self.tables += 1;
+                            self.table(table.initial, &unfit)?;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Payload::MemorySection(section) => self.memories += section.count(),
+            Payload::TableSection(section) => {
+                for table in section.clone().into_iter().flatten() {
+                    self.tables += 1;
+                    self.table(table.ty.initial, &unfit)?;
+                }
+            }
+            _ => {}
+        }
+        if self.memories > 1 {
+            return unfit(format!("the module has {} memories", self.memories));
+        }
+        if self.tables > 1 {
+            return unfit(format!("the module has {} tables", self.tables));
+        }
+        Ok(())
+    }
+
+    fn table(&self, initial: u64, unfit: &dyn Fn(String) -> Result<()>) -> Result<()> {
+        if initial > crate::engine::POOL_TABLE_ELEMENTS {
+            return unfit(format!(
+                "a table of the module starts with {initial} elements"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Runs `compile` on a thread of its own and waits for it until `deadline` (`None`: no deadline).
 pub(crate) fn with_deadline<T: Send + 'static>(
     deadline: Option<Instant>,
@@ -187,6 +251,34 @@ mod tests {
 
     fn wasm(wat: &str) -> Vec<u8> {
         wat::parse_str(wat).unwrap()
+    }
+
+    #[test]
+    fn modules_a_sandbox_slot_cannot_hold_are_invalid() {
+        let limits = CompileLimits::default();
+        for (wat, what) in [
+            ("(module (memory 1) (memory 1))", "2 memories"),
+            (
+                r#"(module (import "m" "mem" (memory 1)) (memory 1))"#,
+                "2 memories",
+            ),
+            ("(module (table 1 funcref) (table 1 externref))", "2 tables"),
+            (
+                "(module (table 100001 funcref))",
+                "starts with 100001 elements",
+            ),
+            (
+                r#"(module (import "m" "t" (table 200000 funcref)))"#,
+                "starts with 200000 elements",
+            ),
+        ] {
+            let e = limits.check_module(&wasm(wat)).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InvalidModule, "{wat}");
+            assert!(e.to_string().contains(what), "{wat}: {e}");
+        }
+        limits
+            .check_module(&wasm("(module (memory 1) (table 100000 funcref))"))
+            .unwrap();
     }
 
     #[test]

@@ -759,6 +759,17 @@ fn finish<'js>(ctx: &Ctx<'js>, api: &Object<'js>, policy: Rejections, done: Done
                 .get::<_, Function>("toResult")
                 .and_then(|f| f.call::<_, Option<String>>((value,)));
             match text {
+                Ok(Some(text))
+                    if capsa_wire::protocol::json_depth(text.as_bytes())
+                        > capsa_wire::protocol::MAX_RESULT_DEPTH =>
+                {
+                    forget(api);
+                    return failure(
+                        "guest_exception",
+                        "RangeError",
+                        &capsa_wire::protocol::too_deep_message(),
+                    );
+                }
                 Ok(Some(text)) => serde_json::from_str(&text).unwrap_or(Json::String(text)),
                 Ok(None) => Json::Null,
                 // Serialising the result failed (out of memory): that is the call's outcome.

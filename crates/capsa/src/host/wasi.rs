@@ -67,6 +67,26 @@ pub(crate) fn wasi_context(
             }
         }
     }
+    // WASI hands arguments and variables to the guest as NUL-terminated strings: a NUL inside one
+    // would cut it short (what the guest sees is not what was granted), so it is refused.
+    for arg in &call.args {
+        if arg.contains('\0') {
+            return Err(Error::invalid_input("an argument contains a NUL byte"));
+        }
+    }
+    for (key, value) in &call.grants.env {
+        if key.is_empty() || key.contains(['=', '\0']) {
+            return Err(Error::invalid_input(format!(
+                "environment variable name `{}` is empty or contains `=` or a NUL byte",
+                key.escape_debug()
+            )));
+        }
+        if value.contains('\0') {
+            return Err(Error::invalid_input(format!(
+                "environment variable `{key}` has a NUL byte in its value"
+            )));
+        }
+    }
     builder
         .stdout(capture.stream(Stream::Stdout, call.listener.clone()))
         .stderr(capture.stream(Stream::Stderr, call.listener.clone()))

@@ -226,10 +226,26 @@ pub(crate) fn apply_answer(
         // A limit or a trap ended the call; the runtime had no say.
         return Answer::default();
     }
-    let answer: Option<Answer> = match answer {
-        Some(Value::String(text)) => serde_json::from_str(&text).ok(),
+    let text = match answer {
+        Some(Value::String(text)) => Some(text),
         _ => None,
     };
+    // A result nested too deep is the script's doing, whichever runtime let it through (JavaScript's
+    // checks, Python's leaves it here), and past 127 levels the parser would not read it at all. (The
+    // answer wraps the result in one more level.)
+    if text.as_deref().is_some_and(|t| {
+        capsa_wire::protocol::json_depth(t.as_bytes()) > capsa_wire::protocol::MAX_RESULT_DEPTH + 1
+    }) {
+        receipt.error = Some(Failure {
+            code: ErrorCode::GuestException,
+            message: capsa_wire::protocol::too_deep_message(),
+            backtrace: None,
+            exception: None,
+        });
+        receipt.exit_code = None;
+        return Answer::default();
+    }
+    let answer: Option<Answer> = text.as_deref().and_then(|t| serde_json::from_str(t).ok());
     let Some(mut answer) = answer else {
         // From a runtime the script cannot reach this is a host bug. From one the script can rewrite
         // it is the script's doing, and a tenant must not be able to raise the operator's `internal`.

@@ -35,6 +35,33 @@ fn granted_env_vars_are_visible_and_nothing_else() {
 }
 
 #[test]
+fn variables_and_arguments_with_a_nul_byte_are_refused_not_cut_short() {
+    let module = crate::probe(engine());
+    for grants in [
+        Grants::new().env("A", "x\0y"),
+        Grants::new().env("A\0B", "x"),
+        Grants::new().env("A=B", "x"),
+        Grants::new().env("", "x"),
+    ] {
+        let call = capsa::Call::new().args(["env-all"]).grants(grants);
+        let err = module.run(call).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidInput, "{err}");
+    }
+    let err = module
+        .run(capsa::Call::new().args(["args", "a\0b"]))
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput, "{err}");
+    // The same for scripts, which get variables the same way.
+    let script = engine()
+        .script(capsa::Language::JavaScript, "main.js", "env.A")
+        .unwrap();
+    let err = script
+        .run(capsa::Call::new().grants(Grants::new().env("A", "x\0y")))
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput, "{err}");
+}
+
+#[test]
 fn no_filesystem_without_a_grant() {
     for path in ["/etc/passwd", "../etc/passwd", ".", "/"] {
         let receipt = run_probe(engine(), &["read", path], quick(), |c| c);

@@ -265,6 +265,26 @@ case!(
     }
 );
 
+case!(a_result_nested_too_deep_is_refused_with_its_reason, |rt| {
+    let nested = |depth: usize| {
+        rt.pick(
+            &format!("let a = []; for (let i = 1; i < {depth}; i++) a = [a]; a"),
+            &format!("a = []\nfor _ in range(1, {depth}):\n    a = [a]\na"),
+        )
+        .to_owned()
+    };
+    let receipt = rt.run(&nested(100));
+    assert!(receipt.is_ok(), "{receipt:?}");
+    for depth in [101, 126, 127, 200] {
+        let receipt = rt.run(&nested(depth));
+        let message = assert_code(&receipt, ErrorCode::GuestException);
+        assert!(
+            message.contains("more than 100 levels"),
+            "{depth}: {message}"
+        );
+    }
+});
+
 case!(a_syntax_error_names_its_line, |rt| {
     let receipt = rt.run(rt.pick("let x = 1;\nlet y = ;\n", "x = 1\ny = (2 +\n"));
     assert_code(&receipt, ErrorCode::GuestException);
