@@ -375,6 +375,25 @@ fn bad_files_are_refused_with_their_code() {
 }
 
 #[test]
+fn a_module_no_sandbox_slot_can_hold_is_refused_at_load_and_never_cached() {
+    let capsa = Capsa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let tables = dir.path().join("t.wat");
+    std::fs::write(
+        &tables,
+        r#"(module (table 1 funcref) (table 1 externref) (memory (export "memory") 1) (func (export "_start")))"#,
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = capsa.run(&["run", tables.to_str().unwrap()]);
+        assert_error(&out, "invalid_module", 65);
+        assert!(stderr(&out).contains("2 tables"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("recompiling"), "{}", stderr(&out));
+    }
+    assert!(capsa.cache_files("cwasm").is_empty(), "nothing was cached");
+}
+
+#[test]
 fn grants_from_flags() {
     let capsa = Capsa::new();
     let probe = guest("probe");
