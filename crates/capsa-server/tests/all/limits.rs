@@ -244,4 +244,14 @@ async fn deploys_and_run_now_keep_the_compile_and_stdin_limits() {
         .unwrap();
     assert_eq!(r.status(), 413);
     assert_eq!(error_code(r).await, "input_limit_exceeded");
+    // A NUL in a granted variable would reach the guest cut short: refused.
+    let r = c
+        .post(gw.url("/v1/run"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"language": "js", "code": "env.A", "grants": {"env": {"A": "x\0y"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "invalid_input");
 }
