@@ -237,17 +237,30 @@ fn native_functions<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
                 use url::quirks;
                 // As the URL standard's setters: an invalid value leaves the URL as it was,
                 // except for `href`, which throws.
-                let _ = match part.as_str() {
-                    "href" => quirks::set_href(&mut url, &value).map_err(|e| invalid(&e))?,
-                    "protocol" => quirks::set_protocol(&mut url, &value).unwrap_or(()),
-                    "username" => quirks::set_username(&mut url, &value).unwrap_or(()),
-                    "password" => quirks::set_password(&mut url, &value).unwrap_or(()),
-                    "host" => quirks::set_host(&mut url, &value).unwrap_or(()),
-                    "hostname" => quirks::set_hostname(&mut url, &value).unwrap_or(()),
-                    "port" => quirks::set_port(&mut url, &value).unwrap_or(()),
-                    "pathname" => quirks::set_pathname(&mut url, &value),
-                    "search" => quirks::set_search(&mut url, &value),
-                    "hash" => quirks::set_hash(&mut url, &value),
+                // Refused values leave the URL as it was, as the standard's setters do.
+                let _: Result<(), ()> = match part.as_str() {
+                    "href" => {
+                        quirks::set_href(&mut url, &value).map_err(|e| invalid(&e))?;
+                        Ok(())
+                    }
+                    "protocol" => quirks::set_protocol(&mut url, &value),
+                    "username" => quirks::set_username(&mut url, &value),
+                    "password" => quirks::set_password(&mut url, &value),
+                    "host" => quirks::set_host(&mut url, &value),
+                    "hostname" => quirks::set_hostname(&mut url, &value),
+                    "port" => quirks::set_port(&mut url, &value),
+                    "pathname" => {
+                        quirks::set_pathname(&mut url, &value);
+                        Ok(())
+                    }
+                    "search" => {
+                        quirks::set_search(&mut url, &value);
+                        Ok(())
+                    }
+                    "hash" => {
+                        quirks::set_hash(&mut url, &value);
+                        Ok(())
+                    }
                     _ => return Err(invalid(&format!("no URL part `{part}`"))),
                 };
                 Ok(url_parts(&url))

@@ -41,18 +41,15 @@ pub(super) fn note_call(module: &Module) {
 /// so that making the next instance (mappings, page faults) does not contend with the call.
 pub(super) fn take(module: &Module, limiter: &mut Limiter) -> Option<Standby> {
     let set = module.standby()?;
-    let taken = {
-        let mut ready = set.ready.lock().ok()?;
-        match ready.pop() {
-            Some(standby) if limiter.adopt(&standby.store.data().limiter) => Some(standby),
-            Some(standby) => {
-                ready.push(standby);
-                None
-            }
-            None => None,
+    let mut ready = set.ready.lock().ok()?;
+    match ready.pop() {
+        Some(standby) if limiter.adopt(&standby.store.data().limiter) => Some(standby),
+        Some(standby) => {
+            ready.push(standby);
+            None
         }
-    };
-    taken
+        None => None,
+    }
 }
 
 /// Starts a task on the current tokio runtime that fills `module`'s standby set up to the engine's
