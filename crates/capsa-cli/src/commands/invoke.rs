@@ -163,17 +163,26 @@ fn print_event(event: &str, on_result: fn(&Value) -> u8) -> Option<u8> {
         }
     }
     let data = data.join("\n");
+    // Output chunks are JSON strings, so that line breaks survive the event framing; bytes that are
+    // not UTF-8 come base64-encoded in `*_base64` events.
+    let chunk = |data: String, base64: bool| -> Vec<u8> {
+        let text: String = serde_json::from_str(&data).unwrap_or(data);
+        if base64 {
+            capsa_wire::bytes::base64_decode(&text).unwrap_or_default()
+        } else {
+            text.into_bytes()
+        }
+    };
     match name {
-        // Output chunks are JSON strings, so that line breaks survive the event framing.
-        "stdout" => {
-            let text: String = serde_json::from_str(&data).unwrap_or(data);
+        "stdout" | "stdout_base64" => {
+            let bytes = chunk(data, name == "stdout_base64");
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            let _ = out.write_all(&bytes).and_then(|()| out.flush());
             None
         }
-        "stderr" => {
-            let text: String = serde_json::from_str(&data).unwrap_or(data);
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        "stderr" | "stderr_base64" => {
+            let bytes = chunk(data, name == "stderr_base64");
+            let _ = std::io::stderr().lock().write_all(&bytes);
             None
         }
         "result" => {

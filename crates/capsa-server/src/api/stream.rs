@@ -2,6 +2,9 @@
 //! `result` event with the receipt. Each event's data is one JSON value: the output chunk as a JSON
 //! string (so line breaks and carriage returns arrive exactly as written), the receipt as an object.
 //!
+//! Bytes that are not UTF-8 go as `stdout_base64`/`stderr_base64` events (base64 in a JSON string), and
+//! a character split across two writes is sent whole.
+//!
 //! The call runs in its own task, which is aborted (and the guest with it) when the client goes away.
 //! Output waiting for a slow client is kept in one buffer that merges consecutive writes to the same
 //! stream, so it never holds more than the call's output cap, however small the guest's writes.
@@ -110,8 +113,19 @@ where
         loop {
             let next = {
                 let mut pending = shared.lock();
+                let running = pending.result.is_none();
                 match pending.output.pop_front() {
-                    Some((stream, bytes)) => Some((output_event(stream, &bytes), false)),
+                    Some((stream, bytes)) => {
+                        // A character split between two writes can wait for its rest (which the
+                        // guest's next write to the same stream appends) while the call runs and
+                        // nothing else is queued behind it.
+                        let may_wait = running && pending.output.is_empty();
+                        let (event, rest) = next_output(stream, bytes, may_wait);
+                        if let Some(rest) = rest {
+                            pending.output.push_front((stream, rest));
+                        }
+                        event.map(|event| (event, false))
+                    }
                     // Output first: the result comes last, after everything the guest wrote.
                     None => pending
                         .result
@@ -134,11 +148,66 @@ where
         .into_response()
 }
 
-fn output_event(stream: Stream, bytes: &[u8]) -> Event {
-    let name = match stream {
-        Stream::Stdout => "stdout",
-        Stream::Stderr => "stderr",
+/// The next event of an output chunk, and what is left of it: the longest UTF-8 prefix as
+/// `stdout`/`stderr` (the text as a JSON string); bytes that are not UTF-8 as
+/// `stdout_base64`/`stderr_base64` (base64 in a JSON string, as the receipt has `stdout_base64`), so
+/// that no byte is replaced; nothing yet for an incomplete character at the end when `may_wait`.
+fn next_output(stream: Stream, bytes: Vec<u8>, may_wait: bool) -> (Option<Event>, Option<Vec<u8>>) {
+    let event = |base64: bool, chunk: &[u8]| {
+        let (name, data) = match (stream, base64) {
+            (Stream::Stdout, false) => ("stdout", String::from_utf8_lossy(chunk).into_owned()),
+            (Stream::Stderr, false) => ("stderr", String::from_utf8_lossy(chunk).into_owned()),
+            (Stream::Stdout, true) => ("stdout_base64", capsa_wire::bytes::base64_encode(chunk)),
+            (Stream::Stderr, true) => ("stderr_base64", capsa_wire::bytes::base64_encode(chunk)),
+        };
+        Event::default()
+            .event(name)
+            .data(Value::String(data).to_string())
     };
-    let text = Value::String(String::from_utf8_lossy(bytes).into_owned());
-    Event::default().event(name).data(text.to_string())
+    let rest = |at: usize| (at < bytes.len()).then(|| bytes[at..].to_vec());
+    match std::str::from_utf8(&bytes) {
+        Ok(_) => (Some(event(false, &bytes)), None),
+        Err(e) if e.valid_up_to() > 0 => {
+            let valid = e.valid_up_to();
+            (Some(event(false, &bytes[..valid])), rest(valid))
+        }
+        // An incomplete character and nothing after it.
+        Err(e) if e.error_len().is_none() && may_wait => (None, Some(bytes)),
+        Err(e) => {
+            let invalid = e.error_len().unwrap_or(bytes.len());
+            (Some(event(true, &bytes[..invalid])), rest(invalid))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(stream: Stream, bytes: &[u8], may_wait: bool) -> (Option<String>, Option<Vec<u8>>) {
+        let (event, rest) = next_output(stream, bytes.to_vec(), may_wait);
+        (event.map(|e| format!("{e:?}")), rest)
+    }
+
+    #[test]
+    fn output_becomes_text_and_base64_events_without_losing_a_byte() {
+        let (event, rest) = names(Stream::Stdout, "a€".as_bytes(), true);
+        assert!(event.unwrap().contains("stdout"));
+        assert_eq!(rest, None);
+        // An incomplete character waits for its rest while the call runs ...
+        let (event, rest) = names(Stream::Stdout, &[b'a', 0xe2, 0x82], true);
+        assert!(event.unwrap().contains("stdout"));
+        assert_eq!(rest, Some(vec![0xe2, 0x82]));
+        assert_eq!(
+            names(Stream::Stdout, &[0xe2, 0x82], true),
+            (None, Some(vec![0xe2, 0x82]))
+        );
+        // ... and goes as base64 once it cannot complete.
+        let (event, rest) = names(Stream::Stderr, &[0xe2, 0x82], false);
+        assert!(event.unwrap().contains("stderr_base64"));
+        assert_eq!(rest, None);
+        let (event, rest) = names(Stream::Stdout, &[0xff, b'o', b'k'], true);
+        assert!(event.unwrap().contains("stdout_base64"));
+        assert_eq!(rest, Some(b"ok".to_vec()));
+    }
 }

@@ -97,3 +97,58 @@ async fn output_streams_as_server_sent_events() {
     let receipt: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
     assert_eq!(receipt["result"]["body"], "ok");
 }
+
+/// A character written in two pieces arrives whole, and bytes that are not UTF-8 arrive as
+/// `stdout_base64`: the stream carries exactly the bytes the receipt does.
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_output_keeps_every_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_in(dir.path(), "").await;
+    // Writes "\xe2\x82", spins for a while (so that piece is due on its own), then "\xac!\n", then
+    // the invalid "\xff".
+    let wat = r#"(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 16) "\e2\82")
+      (data (i32.const 24) "\ac!\n")
+      (data (i32.const 32) "\ff")
+      (func $out (param $ptr i32) (param $len i32)
+        (i32.store (i32.const 0) (local.get $ptr))
+        (i32.store (i32.const 4) (local.get $len))
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+      (func (export "_start") (local $i i32)
+        (call $out (i32.const 16) (i32.const 2))
+        (loop $spin
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $spin (i32.lt_u (local.get $i) (i32.const 100000000))))
+        (call $out (i32.const 24) (i32.const 3))
+        (call $out (i32.const 32) (i32.const 1))))"#;
+    let r = client()
+        .post(gw.url("/v1/run"))
+        .bearer_auth(TOKEN)
+        .header("accept", "text/event-stream")
+        .json(&json!({"language": "wasm", "code": wat}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let events = sse_events(r).await;
+    let output: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|(n, _)| n != "result")
+        .map(|(n, d)| (n.as_str(), d.as_str()))
+        .collect();
+    let text: String = output
+        .iter()
+        .filter(|(n, _)| *n == "stdout")
+        .map(|(_, d)| *d)
+        .collect();
+    assert_eq!(text, "€!\n", "{events:?}");
+    assert_eq!(
+        output.last(),
+        Some(&("stdout_base64", "/w==")),
+        "{events:?}"
+    );
+    let receipt: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
+    assert_eq!(receipt["stdout_base64"], "4oKsIQr/");
+}
