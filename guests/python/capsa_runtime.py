@@ -332,16 +332,22 @@ class Request(dict):
 
 def _response(value):
     """What a handler returned, as the response of the contract: `{status, headers, body | body_base64}`."""
-    if isinstance(value, dict) and isinstance(value.get("status"), int) and (
+    if isinstance(value, dict) and "status" in value and (
         "body" in value or "headers" in value or "body_base64" in value
     ):
         status = value["status"]
-        if isinstance(status, bool) or not 100 <= status <= 999:
+        if isinstance(status, bool) or (isinstance(status, int) and not 100 <= status <= 999):
             raise ValueError(f"a response status must be a number from 100 to 999, not {status!r}")
+        # A status that is not a number, or `body` beside `body_base64`, goes to the host as
+        # written: the host checks every response (its 502), whatever this runtime lets through.
+        if not isinstance(status, (int, float, str)):
+            status = repr(status)
         out = {"status": status, "headers": _headers(value.get("headers") or {})}
         body = value.get("body")
         if value.get("body_base64") is not None:
             out["body_base64"] = str(value["body_base64"])
+            if body is not None:
+                out["body"] = body if isinstance(body, str) else repr(body)
         elif isinstance(body, (bytes, bytearray, memoryview)):
             out["body_base64"] = base64.b64encode(bytes(body)).decode()
         elif isinstance(body, str):

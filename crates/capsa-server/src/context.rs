@@ -102,8 +102,14 @@ pub fn stats_headers(headers: &mut HeaderMap, receipt: &Receipt) {
 /// The response a successful call asked for. A script's or component's result is a response object;
 /// a wasm command's stdout is one when it parses as `{"status": …}`, and the body otherwise.
 fn handler_response(receipt: &Receipt) -> Result<Response, String> {
+    // An object with a numeric `status`, or with a `status` and a body or headers, is a response
+    // (with a status that is not a number it is an invalid one, not the JSON body of a 200).
     if let Some(Value::Object(object)) = &receipt.result
-        && object.get("status").is_some_and(Value::is_number)
+        && (object.get("status").is_some_and(Value::is_number)
+            || (object.contains_key("status")
+                && ["body", "body_base64", "headers"]
+                    .iter()
+                    .any(|k| object.contains_key(*k))))
     {
         return build(object);
     }
@@ -127,6 +133,11 @@ fn build(object: &Map<String, Value>) -> Result<Response, String> {
         .and_then(|s| StatusCode::from_u16(s).ok())
         .filter(|s| !s.is_informational())
         .ok_or_else(|| format!("status {} is not a final HTTP status", object["status"]))?;
+    if object.get("body").is_some_and(|b| !b.is_null())
+        && object.get("body_base64").is_some_and(|b| !b.is_null())
+    {
+        return Err("it has both `body` and `body_base64`".into());
+    }
     let body = bytes::decode(object, "body")
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
@@ -227,6 +238,8 @@ mod tests {
             json!({"status": 200, "headers": {"x": {"a": 1}}}),
             json!({"status": 200, "body": 5}),
             json!({"status": 200, "body_base64": "!!"}),
+            json!({"status": "200", "body": "x"}),
+            json!({"status": 200, "body": "x", "body_base64": "eA=="}),
         ] {
             let response = response_of(&receipt(bad.clone()));
             assert_eq!(response.status(), 502, "{bad}");

@@ -525,11 +525,14 @@
 
   const toResponse = (value) => {
     if (value instanceof Response) return value.toJSON();
-    if (value && typeof value === "object" && typeof value.status === "number" &&
+    if (value && typeof value === "object" && "status" in value &&
         ("body" in value || "headers" in value || "body_base64" in value)) {
+      // A response as the handler wrote it: the host checks it (a status that is not a number,
+      // or `body` beside `body_base64`, is its 502), whatever this runtime would let through.
       const out = { status: value.status, headers: value.headers instanceof Headers ? value.headers.toJSON() : (value.headers || {}) };
       if (value.body_base64 !== undefined) out.body_base64 = String(value.body_base64);
-      else out.body = typeof value.body === "string" ? value.body : value.body === undefined ? "" : JSON.stringify(value.body);
+      if (value.body_base64 === undefined || value.body !== undefined)
+        out.body = typeof value.body === "string" ? value.body : value.body === undefined ? "" : JSON.stringify(value.body);
       return out;
     }
     if (typeof value === "string") return { status: 200, headers: { "content-type": "text/plain; charset=utf-8" }, body: value };

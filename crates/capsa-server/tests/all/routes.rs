@@ -130,3 +130,57 @@ async fn a_component_gets_the_request_and_answers_as_under_wasmtime_serve() {
     );
     assert!(body(r).await.contains("target: /headers\n"));
 }
+
+/// A handler response the host cannot send as written is a 502 that says why, in every language:
+/// a status that is not a number, or `body` beside `body_base64`. (A plain object without a body
+/// or headers is not a response: it is the JSON body of a 200.)
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_handler_responses_are_502_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_in(dir.path(), "").await;
+    let c = client();
+    for (name, language, code) in [
+        (
+            "js-status",
+            "js",
+            "function handler() { return { status: '200', body: 'x' } }",
+        ),
+        (
+            "js-both",
+            "js",
+            "function handler() { return { status: 200, body: 'x', body_base64: 'eA==' } }",
+        ),
+        (
+            "py-status",
+            "py",
+            "def handler(request):\n    return {'status': '200', 'body': 'x'}",
+        ),
+        (
+            "py-both",
+            "py",
+            "def handler(request):\n    return {'status': 200, 'body': 'x', 'body_base64': 'eA=='}",
+        ),
+    ] {
+        let r = crate::deploy(&gw, name, json!({"language": language, "code": code})).await;
+        assert!(r.status().is_success(), "{name}: {}", r.status());
+        let r = c.get(gw.url(&format!("/run/{name}"))).send().await.unwrap();
+        assert_eq!(r.status(), 502, "{name}");
+        assert_eq!(r.headers()["x-capsa-outcome"], "guest_exception", "{name}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains("response is invalid"), "{name}: {message}");
+    }
+    let r = crate::deploy(
+        &gw,
+        "plain",
+        json!({"language": "js", "code": "function handler() { return { status: 'ok' } }"}),
+    )
+    .await;
+    assert!(r.status().is_success());
+    let r = c.get(gw.url("/run/plain")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r).await, json!({"status": "ok"}));
+}
