@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Gateway benchmark (SPEC §9, issue #16): wrk against, in one run and on the same machine,
 #   1. capsa serve with a hello JSON function (a Rust WASI command, the JSON contract), fresh sandbox per request;
-#   2. capsa serve with the JavaScript and the Python hello handlers (examples/functions), fresh sandboxes
-#      from the runtimes' standby instances (`[server] standby`, on by default);
+#   2. capsa serve with the JavaScript and the Python hello handlers (examples/functions), a fresh
+#      sandbox per request (standby instances off, the default);
 #   3. capsa serve with the equivalent wasi:http/proxy component (crates/test-http-component, GET /hello);
 #   4. wasmtime serve -Scli (wasmtime-cli 48 from crates.io, built into target/bench-tools if absent; -Scli
 #      because the component, built with the `wasi` crate, imports wasi:cli too) with that same
