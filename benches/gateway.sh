@@ -50,7 +50,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # Waits for a server however busy the machine is: up to 5 minutes, not a fixed pause.
 wait_for() { for _ in $(seq 3000); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "bench: $1 never answered" >&2; exit 1; }
 
-# A CPU-bound guest: about 5 ms of arithmetic per request.
+# A CPU-bound guest: about 50 ms of arithmetic per request on this machine.
 cat > "$work/spin.js" <<'JS'
 export default {
   fetch() {
