@@ -52,7 +52,17 @@ enum Command {
     Man(commands::completions::ManArgs),
 }
 
+/// Variables that stand for a flag; set but empty, they mean the flag was not given (as an unset
+/// variable does), not a flag given without its value.
+const FLAG_VARIABLES: [&str; 2] = ["CAPSA_CACHE_DIR", "CAPSA_SERVER"];
+
 fn main() -> ExitCode {
+    for name in FLAG_VARIABLES {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            // SAFETY: the process has one thread yet: nothing else reads the environment.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -255,6 +255,40 @@ fn output_over_the_cap_is_kept_up_to_the_cap() {
 }
 
 #[test]
+fn messages_say_what_happened_at_the_edges() {
+    let capsa = Capsa::new();
+    // No output allowed at all.
+    let out = capsa.run(&[
+        "run",
+        &guest("probe"),
+        "--max-output",
+        "0",
+        "--",
+        "print",
+        "5",
+    ]);
+    assert_error(&out, "output_limit_exceeded", 153);
+    assert!(stderr(&out).contains("allows none"), "{}", stderr(&out));
+    // Nothing to run: no `_start` and no function to name.
+    let out = capsa.run(&["run", "-c", "(module (memory 1))"]);
+    assert_error(&out, "invalid_input", 64);
+    assert!(
+        stderr(&out).contains("exports no function"),
+        "{}",
+        stderr(&out)
+    );
+    // An empty CAPSA_CACHE_DIR is no cache directory given, not a flag without its value.
+    let home = tempfile::tempdir().unwrap();
+    let out = capsa
+        .command(&["run", "-c", "(module (func (export \"_start\")))"])
+        .env("CAPSA_CACHE_DIR", "")
+        .env("XDG_CACHE_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
 fn call_prints_numeric_results() {
     let capsa = Capsa::new();
     let exports = guest("exports");

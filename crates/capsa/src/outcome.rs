@@ -44,7 +44,11 @@ pub(crate) fn deadline_exceeded(timeout: HumanDuration) -> LimitExceeded {
 pub(crate) fn output_exceeded(cap: ByteSize) -> LimitExceeded {
     LimitExceeded::new(
         ErrorCode::OutputLimitExceeded,
-        format!("guest wrote more than the {cap} output limit"),
+        if cap.bytes() == 0 {
+            "guest wrote output, and the call allows none (output limit 0)".to_owned()
+        } else {
+            format!("guest wrote more than the {cap} output limit")
+        },
     )
 }
 

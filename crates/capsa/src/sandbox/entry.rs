@@ -56,10 +56,16 @@ pub(crate) fn prepare(module: &Module, entry: &Entry) -> Result<Prepared> {
             return if module.is_command() {
                 Ok(Prepared::Start)
             } else {
-                Err(Error::invalid_input(format!(
-                    "module has no `_start`; call one of its functions instead: {}",
-                    module.function_names().join(", ")
-                )))
+                let names = module.function_names();
+                Err(Error::invalid_input(if names.is_empty() {
+                    "module has no `_start` and exports no function: there is nothing to run"
+                        .to_owned()
+                } else {
+                    format!(
+                        "module has no `_start`; call one of its functions instead: {}",
+                        names.join(", ")
+                    )
+                }))
             };
         }
         Entry::Function { name, args } => (name, args),
