@@ -124,6 +124,19 @@ fn run_passes_output_through_and_exits_with_the_guests_code() {
         "",
         "a plain non-zero exit prints nothing of capsa's own"
     );
+
+    // A status past WASI's 0..126 is still an exit (wasmtime-wasi made it a trap, with a backtrace).
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 1)
+            (func (export "_start") (call $exit (i32.const 200))))"#,
+        "--json",
+    ]);
+    let r = receipt(&out);
+    assert_eq!(r["outcome"], "exit", "{r}");
+    assert_eq!(r["exit_code"], 200);
 }
 
 #[test]

@@ -38,6 +38,7 @@ impl Linkers {
         let mut core = wasmtime::Linker::new(engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut core, |s: &mut SandboxState| &mut s.wasi)
             .and_then(|()| wasi::guard_symlinks(&mut core))
+            .and_then(|()| wasi::exit_with_any_status(&mut core))
             .and_then(|()| abi::add_to_linker(&mut core))
             .map_err(link_error)?;
         let mut component = wasmtime::component::Linker::new(engine);

@@ -215,6 +215,21 @@ pub(crate) fn guard_symlinks(linker: &mut Linker<SandboxState>) -> wasmtime::Res
     defined
 }
 
+/// Replaces WASI preview 1's `proc_exit`, which wasmtime-wasi turns into a trap for a status of 126
+/// or more, with one that ends the call as an exit with that status, whatever it is: what the guest
+/// asked for, as a native process's `exit(200)` is.
+pub(crate) fn exit_with_any_status(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let defined = linker.func_wrap(
+        "wasi_snapshot_preview1",
+        "proc_exit",
+        |status: i32| -> wasmtime::Result<()> { Err(wasmtime_wasi::I32Exit(status).into()) },
+    );
+    let defined = defined.map(|_| ());
+    linker.allow_shadowing(false);
+    defined
+}
+
 /// The same guard for components (WASI 0.2's `descriptor.symlink-at`).
 pub(crate) fn guard_component_symlinks(
     linker: &mut wasmtime::component::Linker<SandboxState>,
