@@ -147,8 +147,12 @@ impl CompileLimits {
     }
 }
 
+/// Elements a table of the engine's pool holds: as many as `Limits::max_table_elements` allows by
+/// default. (Here, below the engine, so that the load check and the pool share it.)
+pub(crate) const POOL_TABLE_ELEMENTS: u64 = 100_000;
+
 /// What one core module may declare to fit a sandbox slot of the engine's pool: one memory, one
-/// table, a table of at most [`crate::engine::POOL_TABLE_ELEMENTS`] elements. wasmtime runs more, but
+/// table, a table of at most [`POOL_TABLE_ELEMENTS`] elements. wasmtime runs more, but
 /// the pool cannot hold it: such a module is refused here, at load, with `invalid_module` naming
 /// what does not fit, rather than compiled, cached, and failing every call as `internal`.
 #[derive(Default)]
@@ -163,7 +167,7 @@ impl SandboxFit {
         let unfit = |what: String| {
             Err(Error::invalid_module(format!(
                 "{what}: a capsa sandbox holds one memory and one table of at most {} elements per module",
-                crate::engine::POOL_TABLE_ELEMENTS
+                POOL_TABLE_ELEMENTS
             )))
         };
         match payload {
@@ -200,7 +204,7 @@ impl SandboxFit {
     }
 
     fn table(&self, initial: u64, unfit: &dyn Fn(String) -> Result<()>) -> Result<()> {
-        if initial > crate::engine::POOL_TABLE_ELEMENTS {
+        if initial > POOL_TABLE_ELEMENTS {
             return unfit(format!(
                 "a table of the module starts with {initial} elements"
             ));

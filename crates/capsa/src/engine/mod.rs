@@ -282,9 +282,6 @@ const POOL_SANDBOXES: u32 = 1_000;
 /// The most standby instances at once, out of [`POOL_SANDBOXES`].
 const POOL_STANDBY: u32 = POOL_SANDBOXES / 10;
 
-/// Elements a table of the pool holds: as many as `Limits::max_table_elements` allows by default.
-pub(crate) const POOL_TABLE_ELEMENTS: u64 = 100_000;
-
 /// Tables per sandbox in the pool, on average: a CPython sandbox has 2, a plain module at most 1.
 const POOL_TABLES_PER_SANDBOX: u32 = 4;
 
@@ -305,7 +302,7 @@ fn pooling_config() -> PoolingAllocationConfig {
         // Tables as large as `Limits::max_table_elements`. Memories and tables per module stay at
         // wasmtime's default of one each: allowing four cost about 9 µs on every call (measured with
         // benches/fresh_sandbox.rs), for modules that are rare.
-        .table_elements(usize::try_from(POOL_TABLE_ELEMENTS).unwrap_or(usize::MAX))
+        .table_elements(usize::try_from(crate::compile::POOL_TABLE_ELEMENTS).unwrap_or(usize::MAX))
         // Keep some warm slots so repeat calls of a module reuse their copy-on-write image mapping.
         .max_unused_warm_slots(100);
     pool
