@@ -172,20 +172,12 @@ fn main() {
     }
 
     let script = "handler";
-    let context = request();
-    results.push(measure(script, "capsa fresh sandbox", fast, || {
-        let r = handler.handle(&context, Call::new()).unwrap();
-        assert!(r.is_ok(), "{r:?}");
-    }));
-    results.push(measure_after(
+    results.extend(support::handler_fresh_and_standby(
         script,
-        "capsa fresh, standby",
         fast,
-        refilled,
-        || {
-            let r = standby_handler.handle(&context, Call::new()).unwrap();
-            assert!(r.is_ok() && r.stats.standby, "{r:?}");
-        },
+        &handler,
+        (&standby, &standby_handler),
+        &request(),
     ));
     if !quick {
         results.push(support::refill(script, Language::JavaScript, 64));

@@ -177,20 +177,12 @@ fn main() {
     }
 
     let program = "handler";
-    let context = request();
-    results.push(measure(program, "capsa fresh sandbox", fast, || {
-        let r = handler.handle(&context, Call::new()).unwrap();
-        assert!(r.is_ok(), "{r:?}");
-    }));
-    results.push(measure_after(
+    results.extend(support::handler_fresh_and_standby(
         program,
-        "capsa fresh, standby",
         fast,
-        refilled,
-        || {
-            let r = standby_handler.handle(&context, Call::new()).unwrap();
-            assert!(r.is_ok() && r.stats.standby, "{r:?}");
-        },
+        &handler,
+        (&standby, &standby_handler),
+        &request(),
     ));
     if !quick {
         results.push(support::refill(program, Language::Python, 32));

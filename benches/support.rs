@@ -138,6 +138,34 @@ pub fn wait_for_standby(engine: &capsa::Engine, count: usize) {
     }
 }
 
+/// A handler called in a fresh sandbox and, side by side, the same handler on `standby`'s engine,
+/// each standby call made after the refill caught up (so it finds an instance, and says so).
+#[allow(dead_code)] // not every benchmark has handlers
+pub fn handler_fresh_and_standby(
+    group: &'static str,
+    runs: (usize, usize),
+    fresh: &capsa::Script,
+    (standby_engine, standby): (&capsa::Engine, &capsa::Script),
+    context: &serde_json::Value,
+) -> [Measured; 2] {
+    [
+        measure(group, "capsa fresh sandbox", runs, || {
+            let r = fresh.handle(context, capsa::Call::new()).unwrap();
+            assert!(r.is_ok(), "{r:?}");
+        }),
+        measure_after(
+            group,
+            "capsa fresh, standby",
+            runs,
+            || wait_for_standby(standby_engine, 2),
+            || {
+                let r = standby.handle(context, capsa::Call::new()).unwrap();
+                assert!(r.is_ok() && r.stats.standby, "{r:?}");
+            },
+        ),
+    ]
+}
+
 /// The refill rate, as the time per instance: `count` standby instances of `language`'s runtime
 /// made by one background task (one core) into an empty set, the total divided by `count` (so
 /// 1 s / p50 is the instances per second one core sustains when the set is drained).
