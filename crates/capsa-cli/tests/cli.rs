@@ -137,6 +137,15 @@ fn run_passes_output_through_and_exits_with_the_guests_code() {
     let r = receipt(&out);
     assert_eq!(r["outcome"], "exit", "{r}");
     assert_eq!(r["exit_code"], 200);
+    // A status no process can exit with (256 would be 0, success) exits 1, as wasmtime does.
+    let out = capsa.run(&[
+        "run",
+        "-c",
+        r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 1)
+            (func (export "_start") (call $exit (i32.const 256))))"#,
+    ]);
+    assert_eq!(status(&out), 1, "{}", stderr(&out));
 }
 
 #[test]
