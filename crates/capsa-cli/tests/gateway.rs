@@ -59,12 +59,22 @@ struct Gateway {
     url: String,
     logs: Arc<Mutex<String>>,
     dir: PathBuf,
+    /// The thread reading its stderr into `logs`.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Gateway {
-    /// Starts a gateway with `config` (a capsa.toml without `listen`/`data_dir`) in `dir`.
-    /// Ready once it prints its listening line (it binds before it prints).
+    /// Starts a gateway with `config` (a capsa.toml without `listen`/`data_dir`) in `dir`, and
+    /// waits until it is ready.
     fn start_in(dir: &Path, config: &str) -> Gateway {
+        let mut gateway = Gateway::listening_in(dir, config, cache_dir());
+        gateway.wait_ready();
+        gateway
+    }
+
+    /// Starts a gateway with the artifact cache `cache`, and returns once it listens: it binds (and
+    /// prints its listening line) before it compiles its routes.
+    fn listening_in(dir: &Path, config: &str, cache: &Path) -> Gateway {
         let path = dir.join("capsa.toml");
         let config = format!("listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\n{config}");
         std::fs::write(&path, config).unwrap();
@@ -72,7 +82,7 @@ impl Gateway {
         command
             .args(["serve", "--config"])
             .arg(&path)
-            .env("CAPSA_CACHE_DIR", cache_dir())
+            .env("CAPSA_CACHE_DIR", cache)
             .env("CAPSA_TOKEN", TOKEN)
             .env_remove("CAPSA_LOG")
             .stdin(Stdio::null())
@@ -100,21 +110,41 @@ impl Gateway {
             })
         };
         // A process that ends before it listens closes its stderr, and so the channel, at once.
-        match rx.recv_timeout(PATIENCE) {
-            Ok(url) => Gateway {
-                child,
-                url,
-                logs,
-                dir: dir.to_owned(),
-            },
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                // Its stderr is closed now: the reader has every line.
-                let _ = reader.join();
-                panic!("gateway did not start:\n{}", logs.lock().unwrap());
-            }
+        let url = rx.recv_timeout(PATIENCE).ok();
+        let mut gateway = Gateway {
+            child,
+            url: url.clone().unwrap_or_default(),
+            logs,
+            dir: dir.to_owned(),
+            reader: Some(reader),
+        };
+        if url.is_none() {
+            gateway.fail("did not listen");
         }
+        gateway
+    }
+
+    /// Polls `/readyz` until it says ready (`200`); fails the test if the process ends first, or
+    /// after [`PATIENCE`].
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        while readyz_status(&self.url) != Some(200) {
+            if Instant::now() > deadline || self.child.try_wait().unwrap().is_some() {
+                self.fail("did not get ready");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Ends the process and fails the test with everything it logged.
+    fn fail(&mut self, what: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Its stderr is closed now: the reader has every line.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        panic!("gateway {what}:\n{}", self.logs.lock().unwrap());
     }
 
     fn url(&self, path: &str) -> String {
@@ -160,6 +190,21 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The status of `GET /readyz` at `url` (`http://HOST:PORT`), or `None` when nothing answers.
+fn readyz_status(url: &str) -> Option<u16> {
+    let address = url.strip_prefix("http://")?;
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(PATIENCE)).ok()?;
+    write!(
+        stream,
+        "GET /readyz HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1)?.parse().ok()
 }
 
 fn client() -> reqwest::Client {
@@ -666,4 +711,41 @@ fn an_mcp_client_drives_the_gateways_mcp_endpoint() {
         eprintln!("gateway logs:\n{}", gw.logs());
         std::panic::resume_unwind(panic);
     }
+}
+
+/// The gateway listens before it compiles its routes: `/healthz` answers at once, and `/readyz`
+/// and the routes answer `503` with what is still compiling until the routes are ready, however
+/// long compiling takes.
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_answers_while_the_routes_compile_and_readyz_waits_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // An empty artifact cache: this start compiles the JavaScript runtime, which takes a while.
+    let cache = dir.path().join("cache");
+    let config = format!(
+        "[[route]]\npath = \"/hello\"\nfunction = \"{}\"\n",
+        functions_dir().join("hello.js").display()
+    );
+    let mut gw = Gateway::listening_in(dir.path(), &config, &cache);
+    let c = client();
+    let health = c.get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = c.get(gw.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let progress = json_of(ready).await;
+    assert_eq!(progress["status"], "starting", "{progress}");
+    assert_eq!(progress["compiling"], json!(["route /hello"]), "{progress}");
+    assert_eq!(progress["total"], 1, "{progress}");
+    let early = c.get(gw.url("/hello")).send().await.unwrap();
+    assert_eq!(early.status(), 503);
+    assert_eq!(early.headers()["retry-after"], "1");
+    let error = json_of(early).await;
+    assert_eq!(error["error"]["code"], "busy", "{error}");
+    gw.wait_ready();
+    let hello = c.get(gw.url("/hello?name=ada")).send().await.unwrap();
+    assert_eq!(hello.status(), 200);
+    assert!(
+        gw.logs().contains("compiled route /hello (1 of 1)"),
+        "{}",
+        gw.logs()
+    );
 }

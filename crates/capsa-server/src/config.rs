@@ -109,6 +109,12 @@ pub struct ServerConfig {
     pub max_headers: usize,
     /// Time a client has to send its request headers, and then its body.
     pub client_timeout: HumanDuration,
+    /// Longest a response (or an event stream) may wait on a client that does not read; then the
+    /// connection is closed and its call cancelled. By default 30 s.
+    pub write_timeout: HumanDuration,
+    /// Connections open at once; one more is answered `503 busy` and closed. By default 1024 (keep
+    /// it below the process's file-descriptor limit).
+    pub max_connections: usize,
     /// Calls running at once over the whole gateway.
     pub concurrency: usize,
     /// Calls of one function running at once.
@@ -139,6 +145,8 @@ impl Default for ServerConfig {
             max_header_bytes: ByteSize(16 * 1024),
             max_headers: 100,
             client_timeout: HumanDuration(Duration::from_secs(10)),
+            write_timeout: HumanDuration(Duration::from_secs(30)),
+            max_connections: 1024,
             concurrency: 64 * cores,
             function_concurrency: 32 * cores,
             queue: 256,
@@ -288,6 +296,12 @@ impl Config {
         }
         if server.standby > 64 {
             return Err("server.standby must be at most 64 instances per module".into());
+        }
+        if server.max_connections == 0 {
+            return Err("server.max_connections must be at least 1".into());
+        }
+        if server.write_timeout.0.is_zero() || server.client_timeout.0.is_zero() {
+            return Err("server.write_timeout and server.client_timeout must be above zero".into());
         }
         if server.concurrency == 0 || server.function_concurrency == 0 {
             return Err(

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use capsa::{Call, Engine, ErrorCode, FunctionArgs, Language, Limits, OutputListener, Receipt};
@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::plugins::Plugins;
 use crate::routes::Pattern;
 use crate::sessions::Sessions;
+use crate::startup::Startup;
 use crate::telemetry::{Span, Telemetry};
 
 /// What a deployment stores besides its code: the function's limits and grants.
@@ -120,6 +121,26 @@ impl Gateway {
     /// Anything that would make the gateway serve wrongly: a bad route, a function file that does
     /// not load, an unreachable store, a token-less non-loopback address.
     pub async fn new(config: &Config, engine: Engine) -> Result<Arc<Gateway>, ApiError> {
+        Gateway::start(config, engine, &Startup::default()).await
+    }
+
+    /// [`Gateway::new`], telling `startup` what is compiled as it goes (for `/readyz` while the
+    /// gateway starts, see [`crate::Listener::while_starting`], and the log).
+    ///
+    /// # Errors
+    ///
+    /// As [`Gateway::new`].
+    pub async fn start(
+        config: &Config,
+        engine: Engine,
+        startup: &Startup,
+    ) -> Result<Arc<Gateway>, ApiError> {
+        for route in &config.routes {
+            startup.expect(format!("route {}", route.path));
+        }
+        if config.plugins.is_some() {
+            startup.expect("plugins");
+        }
         let auth = Auth::from_config(&config.auth)?;
         let listen = config.listen();
         if !listen.ip().is_loopback() && !auth.has_tokens() {
@@ -185,7 +206,9 @@ impl Gateway {
             }),
         };
         for route in &config.routes {
+            let began = Instant::now();
             let target = gateway.route_target(route).await?;
+            startup.finished(&format!("route {}", route.path), began);
             gateway.routes.push(Route {
                 pattern: Pattern::parse(&route.path).map_err(ApiError::invalid_input)?,
                 path: route.path.clone(),
@@ -194,7 +217,9 @@ impl Gateway {
             });
         }
         if let Some(dir) = &config.plugins {
+            let began = Instant::now();
             gateway.plugins = Some(Plugins::open(dir.clone(), &gateway).await?);
+            startup.finished("plugins", began);
         }
         // Standby instances of the compiled language runtimes, made on the guest runtime where the
         // calls that take them run, so that even the first calls find one.

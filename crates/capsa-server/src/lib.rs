@@ -8,7 +8,8 @@
 //! - [`guests`]: the runtime guests run on, apart from the one serving HTTP;
 //! - [`Sessions`]: live sessions (`/v1/sessions`), usable without HTTP;
 //! - [`mcp`]: the MCP tools, for `capsa mcp` (stdio) and `/mcp` (streamable HTTP);
-//! - [`serve`]: the connection layer with its limits and graceful shutdown.
+//! - [`serve`]: the connection layer with its limits and graceful shutdown; [`Listener`] and
+//!   [`Startup`]: listening before the routes are compiled, with `/readyz` saying what is left.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,6 +38,7 @@ mod plugins;
 mod routes;
 mod server;
 pub mod sessions;
+mod startup;
 mod telemetry;
 
 pub use api::openapi_document;
@@ -44,5 +46,6 @@ pub use error::ApiError;
 pub use function::Function;
 pub use function::{GrantSpec, LimitOverrides};
 pub use gateway::{Gateway, Metadata, Route, RouteTarget};
-pub use server::serve;
+pub use server::{Listener, serve, serve_on};
 pub use sessions::{CreateSession, ForkSession, SessionInfo, Sessions, SnapshotInfo};
+pub use startup::Startup;

@@ -124,7 +124,25 @@ pub fn run(config: Config) -> Result<u8, Error> {
         ));
     }
     runtime.block_on(async move {
-        let gateway = capsa_server::Gateway::new(&config, engine)
+        // Listen first: `/healthz` answers at once, and `/readyz` says what is still compiling.
+        let listen = config.listen();
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!("cannot listen on {listen}: {e}"),
+            )
+        })?;
+        let listener = capsa_server::Listener::new(listener, &config.server);
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        eprintln!("capsa: gateway listening on http://{local}");
+        let startup = std::sync::Arc::new(capsa_server::Startup::default());
+        let gateway = listener
+            .while_starting(
+                &startup,
+                capsa_server::Gateway::start(&config, engine, &startup),
+            )
             .await
             .map_err(to_error)?;
         if !config.routes.is_empty() {
@@ -134,17 +152,6 @@ pub fn run(config: Config) -> Result<u8, Error> {
                 began.elapsed()
             ));
         }
-        let listen = config.listen();
-        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-            Error::new(
-                ErrorCode::InvalidInput,
-                format!("cannot listen on {listen}: {e}"),
-            )
-        })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
-        eprintln!("capsa: gateway listening on http://{local}");
         for route in &gateway.routes {
             eprintln!("capsa:   route {} -> {}", route.path, describe(route));
         }
@@ -154,7 +161,8 @@ pub fn run(config: Config) -> Result<u8, Error> {
                 plugins.names()
             );
         }
-        capsa_server::serve(gateway, listener, shutdown_signal())
+        eprintln!("capsa: ready");
+        capsa_server::serve_on(gateway, listener, shutdown_signal())
             .await
             .map_err(|e| Error::new(ErrorCode::Internal, format!("the server failed: {e}")))?;
         Ok(0)

@@ -31,6 +31,8 @@ use crate::function::Function;
 use crate::function::{GrantSpec, LimitOverrides, Programs, Trust};
 use crate::gateway::{Gateway, Input};
 
+pub(crate) use ops::healthz;
+
 /// The OpenAPI document of every endpoint (`GET /openapi.json`).
 pub fn openapi_document() -> &'static str {
     ops::OPENAPI

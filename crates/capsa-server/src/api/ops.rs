@@ -14,7 +14,7 @@ use crate::gateway::Gateway;
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// The process is up.
-pub(super) async fn healthz() -> Response {
+pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 

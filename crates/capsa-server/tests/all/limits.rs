@@ -255,3 +255,156 @@ async fn deploys_and_run_now_keep_the_compile_and_stdin_limits() {
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "invalid_input");
 }
+
+/// A client still sending a body the gateway refused early (`413` after the first MiB) can finish
+/// sending it and then read the answer: the gateway closes lingering instead of resetting the
+/// connection under the client's writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_sending_an_oversized_body_finishes_and_reads_the_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[route]]\npath = \"/hello\"\nfunction = \"{}\"\n",
+        functions_dir().join("hello.js").display()
+    );
+    let gw = Gateway::start_in(dir.path(), &config).await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let status = tokio::task::spawn_blocking(move || {
+        let body = vec![b'x'; 8 << 20];
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let head = format!(
+            "POST /hello HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        // The gateway answers after the first MiB, and reads (and drops) the rest, so the whole
+        // body goes out without a broken pipe.
+        let wrote = stream.write_all(&body).map_err(|e| e.to_string());
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer).map_err(|e| e.to_string());
+        (wrote, read, String::from_utf8_lossy(&answer).into_owned())
+    })
+    .await
+    .unwrap();
+    let (wrote, read, answer) = status;
+    assert!(
+        wrote.is_ok() && answer.starts_with("HTTP/1.1 413"),
+        "write: {wrote:?}, read: {read:?}, answer: {:?}",
+        answer.lines().next()
+    );
+}
+
+/// Past `max_connections`, a new connection is answered `503 busy` and closed; the open ones are
+/// served, and a freed slot takes a connection again.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_cap_are_refused_with_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_in(dir.path(), "[server]\nmax_connections = 2\n").await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let request = format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+        // Two keep-alive connections that hold their slots (each answered once).
+        // (Retried while the harness's own connections are still closing.)
+        let open = |n: usize| {
+            let deadline = Instant::now() + crate::PATIENCE;
+            loop {
+                let mut stream = TcpStream::connect(&addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                stream.write_all(request.as_bytes()).unwrap();
+                let mut answer = [0u8; 512];
+                let got = stream.read(&mut answer).unwrap_or(0);
+                let answer = String::from_utf8_lossy(&answer[..got]).into_owned();
+                if answer.starts_with("HTTP/1.1 200") {
+                    return stream;
+                }
+                assert!(Instant::now() < deadline, "connection {n}: {answer}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let first = open(1);
+        let _second = open(2);
+        let refused = raw_status(&format!("http://{addr}"), request.as_bytes());
+        assert_eq!(refused, "HTTP/1.1 503 Service Unavailable");
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.contains("retry-after: 1"), "{answer}");
+        assert!(
+            answer.contains("\"code\":\"busy\"") && answer.contains("too many open connections"),
+            "{answer}"
+        );
+        // A closed connection frees its slot (once the gateway has seen it close).
+        drop(first);
+        let deadline = Instant::now() + crate::PATIENCE;
+        loop {
+            let closing = request.replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n");
+            let status = raw_status(&format!("http://{addr}"), closing.as_bytes());
+            if status.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no slot came free: {status}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// An event stream whose client stops reading is cut off after `write_timeout`: the client never
+/// gets the `result` event, however long the call keeps going.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let flood = dir.path().join("flood.js");
+    std::fs::write(
+        &flood,
+        "function handler() { const line = 'x'.repeat(16384); while (true) console.log(line) }",
+    )
+    .unwrap();
+    let config = format!(
+        "[limits]\ntimeout = \"60s\"\nmax_output = \"32MiB\"\n[server]\nwrite_timeout = \"1s\"\n[[route]]\npath = \"/flood\"\nfunction = \"{}\"\n",
+        flood.display()
+    );
+    let gw = Gateway::start_in(dir.path(), &config).await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let (read, answer) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let request =
+            format!("GET /flood HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        // Read nothing for longer than the write timeout, with far more output waiting than the
+        // sockets' buffers hold.
+        std::thread::sleep(Duration::from_secs(4));
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        (read.map_err(|e| e.kind()), answer)
+    })
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{:?}",
+        answer.lines().next()
+    );
+    assert!(answer.contains("event: stdout"));
+    assert!(
+        !answer.contains("event: result"),
+        "the stream was not cut off: {read:?}, {} bytes",
+        answer.len()
+    );
+}
