@@ -749,3 +749,24 @@ async fn healthz_answers_while_the_routes_compile_and_readyz_waits_for_them() {
         gw.logs()
     );
 }
+
+/// SIGTERM while the gateway still compiles its routes stops it cleanly, at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_while_starting_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    // An empty artifact cache: the start compiles the JavaScript runtime.
+    let cache = dir.path().join("cache");
+    let config = format!(
+        "[[route]]\npath = \"/hello\"\nfunction = \"{}\"\n",
+        functions_dir().join("hello.js").display()
+    );
+    let mut gw = Gateway::listening_in(dir.path(), &config, &cache);
+    assert_eq!(readyz_status(&gw.url), Some(503));
+    gw.terminate();
+    let status = gw.child.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{}", gw.logs());
+    if let Some(reader) = gw.reader.take() {
+        reader.join().unwrap();
+    }
+    assert!(gw.logs().contains("stopped while starting"), "{}", gw.logs());
+}

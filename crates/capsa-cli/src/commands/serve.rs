@@ -123,7 +123,7 @@ pub fn run(config: Config) -> Result<u8, Error> {
             config.routes.len()
         ));
     }
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         // Listen first: `/healthz` answers at once, and `/readyz` says what is still compiling.
         let listen = config.listen();
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
@@ -138,13 +138,20 @@ pub fn run(config: Config) -> Result<u8, Error> {
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         eprintln!("capsa: gateway listening on http://{local}");
         let startup = std::sync::Arc::new(capsa_server::Startup::default());
-        let gateway = listener
-            .while_starting(
-                &startup,
-                capsa_server::Gateway::start(&config, engine, &startup),
-            )
-            .await
-            .map_err(to_error)?;
+        // SIGTERM while starting stops the start: nothing is in flight yet.
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        let starting = listener.while_starting(
+            &startup,
+            capsa_server::Gateway::start(&config, engine, &startup),
+        );
+        let gateway = tokio::select! {
+            gateway = starting => gateway.map_err(to_error)?,
+            () = &mut shutdown => {
+                eprintln!("capsa: stopped while starting");
+                return Ok(0);
+            }
+        };
         if !config.routes.is_empty() {
             crate::progress::note(format_args!(
                 "capsa: {} routes ready in {:.1?}",
@@ -162,11 +169,14 @@ pub fn run(config: Config) -> Result<u8, Error> {
             );
         }
         eprintln!("capsa: ready");
-        capsa_server::serve_on(gateway, listener, shutdown_signal())
+        capsa_server::serve_on(gateway, listener, shutdown)
             .await
             .map_err(|e| Error::new(ErrorCode::Internal, format!("the server failed: {e}")))?;
         Ok(0)
-    })
+    });
+    // Without waiting for a compile that a stop while starting left running.
+    runtime.shutdown_background();
+    served
 }
 
 fn describe(route: &capsa_server::Route) -> String {
