@@ -32,8 +32,16 @@ ST_VENV := $(CURDIR)/target/schemathesis-venv
 # crates/capsa-cli/tests/gateway.rs, which finds it through MCP_VENV.
 MCP_VERSION := 2.3.0
 MCP_VENV := $(CURDIR)/target/mcp-venv
+# `make fuzz`: every target of fuzz/src/targets.rs under libFuzzer (cargo-fuzz, pinned; its
+# instrumentation needs RUSTC_BOOTSTRAP on this stable toolchain) for FUZZ_SECONDS each. New inputs
+# go to target/fuzz-corpus, crashes to target/fuzz-failures; the checked-in seeds stay untouched.
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := config names allowlist request_context handler_response wire_bytes typescript repl_scanner host_calls load wasm_smith
+# `make soak`: the gateway under mixed hostile load (scripts/soak.py) for SOAK_DURATION.
+SOAK_DURATION ?= 10m
 
-.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py bench-sessions bench-idle-sessions clean-cache schemathesis mcp-client
+.PHONY: all deps toolchain wasi-sdk python-runtime runtimes guests build release demo serve test lint bench bench-gateway bench-js bench-py bench-sessions bench-idle-sessions clean-cache schemathesis mcp-client fuzz soak
 
 all: build
 
@@ -156,3 +164,17 @@ bench-sessions: guests
 
 bench-idle-sessions: build
 	bash benches/idle_sessions.sh
+
+fuzz: guests
+	@$(CARGO) fuzz --version 2>/dev/null | grep -q ' $(CARGO_FUZZ_VERSION)' || $(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
+	mkdir -p target/fuzz-failures
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$t && \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir fuzz/libfuzzer --sanitizer none $$t \
+	    $(CURDIR)/target/fuzz-corpus/$$t $(CURDIR)/fuzz/corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=30 \
+	    -artifact_prefix=$(CURDIR)/target/fuzz-failures/$$t- || exit 1; \
+	done
+
+soak: build
+	python3 scripts/soak.py --capsa $(CAPSA) --duration $(SOAK_DURATION)

@@ -30,6 +30,8 @@ pub mod config;
 mod context;
 pub mod error;
 mod function;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 pub mod guests;
 pub mod mcp;

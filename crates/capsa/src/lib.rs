@@ -76,6 +76,9 @@ mod sandbox;
 // L6 language front ends.
 mod lang;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use cache::ArtifactSource;
 pub use call::{Call, Entry, FunctionArgs};
 pub use capability::{DirGrant, Grants, HostError, HostFunctions, HostResult, http, kv};

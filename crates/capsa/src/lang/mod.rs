@@ -11,11 +11,11 @@
 //! gateway): [`Engine::program`] picks the front end.
 
 mod runtime;
-mod scan;
+pub(crate) mod scan;
 mod script;
 mod session;
 mod snapshot;
-mod typescript;
+pub(crate) mod typescript;
 mod wizer;
 
 use std::path::Path;
