@@ -128,3 +128,47 @@ async fn healthz_answers_while_guests_spin() {
         assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
     }
 }
+
+/// The pool holds as many Python sandboxes as the gateway admits: 128 slow calls at once, 64 to
+/// each of two Python functions (a CPython sandbox is 14 core instances), are all served, none
+/// refused as "no sandbox slot is free".
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pool_holds_the_configured_concurrency_of_python_sandboxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut routes = String::new();
+    for name in ["a", "b"] {
+        let path = dir.path().join(format!("{name}.py"));
+        std::fs::write(
+            &path,
+            "import time\n\ndef handler(request):\n    time.sleep(2)\n    return {'status': 200, 'body': 'slept'}\n",
+        )
+        .unwrap();
+        routes.push_str(&format!(
+            "[[route]]\npath = \"/{name}\"\nfunction = \"{}\"\n",
+            path.display()
+        ));
+    }
+    let config = format!(
+        "[limits]\ntimeout = \"60s\"\n[server]\nconcurrency = 128\nfunction_concurrency = 64\nqueue_timeout = \"60s\"\nclient_timeout = \"60s\"\n{routes}"
+    );
+    let gw = Gateway::start_in(dir.path(), &config).await;
+    let c = client();
+    let calls: Vec<_> = (0..128)
+        .map(|i| {
+            let url = gw.url(if i % 2 == 0 { "/a" } else { "/b" });
+            let c = c.clone();
+            tokio::spawn(async move {
+                let r = c.get(url).send().await.unwrap();
+                (r.status(), r.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for call in calls {
+        let (status, body) = call.await.unwrap();
+        if status != StatusCode::OK || body != "slept" {
+            refused.push(format!("{status}: {body}"));
+        }
+    }
+    assert!(refused.is_empty(), "{} of 128 not served: {:?}", refused.len(), refused.first());
+}
