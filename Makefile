@@ -37,7 +37,7 @@ MCP_VENV := $(CURDIR)/target/mcp-venv
 # go to target/fuzz-corpus, crashes to target/fuzz-failures; the checked-in seeds stay untouched.
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS := config names allowlist request_context handler_response wire_bytes typescript repl_scanner host_calls load wasm_smith
+FUZZ_TARGETS := config names allowlist request_context handler_response handlers wire_bytes typescript repl_scanner host_calls load wasm_smith
 # `make soak`: the gateway under mixed hostile load (scripts/soak.py) for SOAK_DURATION.
 SOAK_DURATION ?= 10m
 

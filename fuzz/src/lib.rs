@@ -22,6 +22,14 @@ pub fn corpus_dir(target: &str) -> PathBuf {
         .join(target)
 }
 
+/// The cargo target directory: where failures and the fuzz engine's cache go.
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    )
+}
+
 /// The seeds of `target`: the files of its corpus directory.
 ///
 /// # Panics
@@ -225,7 +233,7 @@ pub struct Summary {
     pub slowest: Duration,
 }
 
-/// Runs `target` on its seeds, on [`nasty`] and then on mutations of both for `budget`, starting
+/// Runs `target` on its seeds, on [`nasty`] and then on mutations of both for `budget` more, starting
 /// the mutator from `seed`. Inputs are at most `max_len` bytes.
 ///
 /// # Panics
@@ -249,7 +257,6 @@ pub fn run_bounded(
         executions: 0,
         slowest: Duration::ZERO,
     };
-    let started = Instant::now();
     let run = |input: &[u8], summary: &mut Summary| {
         let began = Instant::now();
         if catch_unwind(AssertUnwindSafe(|| target(input))).is_err() {
@@ -265,6 +272,8 @@ pub fn run_bounded(
     for input in &pool {
         run(input, &mut summary);
     }
+    // The budget is for mutations: the first inputs may have compiled a runtime.
+    let started = Instant::now();
     while started.elapsed() < budget {
         // Mostly the seeds (well-formed inputs go deep), sometimes the nasty ones.
         let from = if mutator.below(8) == 0 {
@@ -281,12 +290,7 @@ pub fn run_bounded(
 
 /// Saves `input` and fails with where it is.
 fn fail(target: &str, input: &[u8], what: &str) -> ! {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-            PathBuf::from,
-        )
-        .join("fuzz-failures");
+    let dir = target_dir().join("fuzz-failures");
     let _ = std::fs::create_dir_all(&dir);
     let digest: u64 = input.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)

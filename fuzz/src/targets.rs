@@ -120,6 +120,43 @@ pub fn handler_response(data: &[u8]) {
     capsa_server::fuzzing::handler_response(data);
 }
 
+/// An HTTP request through a real handler and back: the request context (as
+/// [`request_context`]) into a JavaScript handler that echoes it in its answer (the JSON contract),
+/// and into the `wasi:http` test component (the request as wasi:http types); each answer as the
+/// gateway's HTTP response.
+///
+/// # Panics
+///
+/// When a call ends as `internal`.
+pub fn handlers(data: &[u8]) {
+    static ECHO: OnceLock<capsa::Program> = OnceLock::new();
+    static COMPONENT: OnceLock<capsa::Module> = OnceLock::new();
+    let echo = ECHO.get_or_init(|| {
+        runtime_engine()
+            .program(
+                capsa::Language::JavaScript,
+                "echo.js",
+                b"function handler(r) { return {status: 200, headers: r.headers, body: JSON.stringify(r)} }",
+            )
+            .expect("the echo handler compiles")
+    });
+    let component = COMPONENT.get_or_init(|| {
+        engine()
+            .load_file(capsa_test_programs::http_component_path())
+            .expect("the wasi:http test component loads (make guests)")
+    });
+    let context = capsa_server::fuzzing::request(data);
+    for result in [
+        echo.handle(&context, Call::new().limits(brief_limits())),
+        component.handle(&context, Call::new().limits(brief_limits())),
+    ] {
+        if let Ok(receipt) = &result {
+            capsa_server::fuzzing::response(receipt);
+        }
+        check_not_internal(result);
+    }
+}
+
 /// The byte codec of the wire formats: decoding what a guest or a client sends, and the round trip
 /// of what capsa encodes.
 ///
@@ -230,6 +267,7 @@ pub const ALL: &[(&str, Target)] = &[
     ("allowlist", allowlist),
     ("request_context", request_context),
     ("handler_response", handler_response),
+    ("handlers", handlers),
     ("wire_bytes", wire_bytes),
     ("typescript", typescript),
     ("repl_scanner", repl_scanner),
@@ -249,6 +287,20 @@ fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         Engine::builder()
             .cache_dir(None)
+            .cpu_budget(true)
+            .build()
+            .expect("an engine")
+    })
+}
+
+/// An engine with a disk cache (`target/fuzz-cache`), for the targets that run the language
+/// runtimes: they compile once, not in every run. (The others would fill a cache with every
+/// module they make up.)
+fn runtime_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::builder()
+            .cache_dir(Some(crate::target_dir().join("fuzz-cache")))
             .cpu_budget(true)
             .build()
             .expect("an engine")

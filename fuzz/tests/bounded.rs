@@ -59,6 +59,11 @@ fn handler_response() {
 }
 
 #[test]
+fn handlers() {
+    fuzz("handlers", 64 << 10, CALL);
+}
+
+#[test]
 fn wire_bytes() {
     fuzz("wire_bytes", 64 << 10, PARSER);
 }

@@ -1,6 +1,7 @@
 //! Entry points for the fuzz targets (`fuzz/`, `make fuzz`): the request → request-context
-//! marshalling and the handler-answer → HTTP-response unmarshalling, as a call does them. Not part
-//! of the API.
+//! marshalling and the handler-answer → HTTP-response unmarshalling, as a call does them (the
+//! targets run the contexts through real guests too: a JavaScript handler and a `wasi:http`
+//! component). Not part of the API.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use serde_json::{Map, Value};
@@ -13,6 +14,19 @@ use serde_json::{Map, Value};
 ///
 /// When the context does not survive a JSON round trip: a marshalling bug.
 pub fn request_context(data: &[u8]) {
+    let context = request(data);
+    let text = serde_json::to_string(&context).expect("a context serialises");
+    let back: Value = serde_json::from_str(&text).expect("a context reads back");
+    assert_eq!(
+        back, context,
+        "the request context changed in a JSON round trip"
+    );
+}
+
+/// The request context of the HTTP request made of `data`: its first line is the method, the
+/// second the request target, the third the headers (`name:value`, separated by `\r`), the rest the
+/// body. Items that are not valid HTTP fall back to `GET`, `/` and no header.
+pub fn request(data: &[u8]) -> Value {
     let mut parts = data.splitn(4, |&b| b == b'\n');
     let method = parts
         .next()
@@ -37,13 +51,7 @@ pub fn request_context(data: &[u8]) {
     let body = parts.next().unwrap_or_default();
     let mut route = Map::new();
     route.insert("rest".into(), Value::from(uri.path()));
-    let context = crate::context::request_context(&method, &uri, &headers, body, route, None);
-    let text = serde_json::to_string(&context).expect("a context serialises");
-    let back: Value = serde_json::from_str(&text).expect("a context reads back");
-    assert_eq!(
-        back, context,
-        "the request context changed in a JSON round trip"
-    );
+    crate::context::request_context(&method, &uri, &headers, body, route, None)
 }
 
 /// A handler's answer (`data`, as the JSON its runtime returned) as the gateway's HTTP response.
@@ -53,5 +61,10 @@ pub fn handler_response(data: &[u8]) {
     };
     let mut receipt = capsa::Receipt::default();
     receipt.result = Some(result);
-    let _ = crate::context::response_of(&receipt);
+    response(&receipt);
+}
+
+/// The gateway's HTTP response to a finished handler call.
+pub fn response(receipt: &capsa::Receipt) {
+    let _ = crate::context::response_of(receipt);
 }
