@@ -768,5 +768,9 @@ async fn sigterm_while_starting_stops_cleanly() {
     if let Some(reader) = gw.reader.take() {
         reader.join().unwrap();
     }
-    assert!(gw.logs().contains("stopped while starting"), "{}", gw.logs());
+    assert!(
+        gw.logs().contains("stopped while starting"),
+        "{}",
+        gw.logs()
+    );
 }

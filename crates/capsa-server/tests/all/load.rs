@@ -170,5 +170,10 @@ async fn the_pool_holds_the_configured_concurrency_of_python_sandboxes() {
             refused.push(format!("{status}: {body}"));
         }
     }
-    assert!(refused.is_empty(), "{} of 128 not served: {:?}", refused.len(), refused.first());
+    assert!(
+        refused.is_empty(),
+        "{} of 128 not served: {:?}",
+        refused.len(),
+        refused.first()
+    );
 }
