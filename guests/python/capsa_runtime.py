@@ -229,8 +229,10 @@ def _run_code(code, namespace):
 
 
 def _execute(code, file):
-    """Runs a cell: its statements, then the value of its final expression statement."""
+    """Runs a cell: its statements, then the value of its final expression statement. `__file__`
+    is the cell's file name, as for a script run by `python3 FILE`."""
     linecache.cache[file] = (len(code), None, code.splitlines(True), file)
+    _namespace["__file__"] = file
     try:
         tree = ast.parse(code, filename=file, mode="exec")
     except SyntaxError as exc:

@@ -378,3 +378,17 @@ fn a_python_session_keeps_state_and_dispatches_events() {
     };
     assert_eq!(err.code(), ErrorCode::InvalidInput);
 }
+
+/// `__file__` is defined in a script, as under `python3 FILE`: the script's file name.
+#[test]
+fn a_script_knows_its_file() {
+    let program = engine()
+        .program(
+            Language::Python,
+            "tool.py",
+            b"import os\n(__file__, os.path.basename(__file__))",
+        )
+        .unwrap();
+    let receipt = program.run(Call::new().limits(quick())).unwrap();
+    assert_eq!(receipt.result, Some(json!(["tool.py", "tool.py"])), "{receipt:?}");
+}
