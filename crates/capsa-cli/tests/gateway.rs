@@ -713,19 +713,23 @@ fn an_mcp_client_drives_the_gateways_mcp_endpoint() {
     }
 }
 
+/// A gateway in `dir` with one JavaScript route (`/hello`) and an empty artifact cache, returned
+/// as soon as it listens: its start compiles the JavaScript runtime, which takes a while.
+fn listening_with_a_cold_js_route(dir: &Path) -> Gateway {
+    let config = format!(
+        "[[route]]\npath = \"/hello\"\nfunction = \"{}\"\n",
+        functions_dir().join("hello.js").display()
+    );
+    Gateway::listening_in(dir, &config, &dir.join("cache"))
+}
+
 /// The gateway listens before it compiles its routes: `/healthz` answers at once, and `/readyz`
 /// and the routes answer `503` with what is still compiling until the routes are ready, however
 /// long compiling takes.
 #[tokio::test(flavor = "multi_thread")]
 async fn healthz_answers_while_the_routes_compile_and_readyz_waits_for_them() {
     let dir = tempfile::tempdir().unwrap();
-    // An empty artifact cache: this start compiles the JavaScript runtime, which takes a while.
-    let cache = dir.path().join("cache");
-    let config = format!(
-        "[[route]]\npath = \"/hello\"\nfunction = \"{}\"\n",
-        functions_dir().join("hello.js").display()
-    );
-    let mut gw = Gateway::listening_in(dir.path(), &config, &cache);
+    let mut gw = listening_with_a_cold_js_route(dir.path());
     let c = client();
     let health = c.get(gw.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -754,13 +758,7 @@ async fn healthz_answers_while_the_routes_compile_and_readyz_waits_for_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_while_starting_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    // An empty artifact cache: the start compiles the JavaScript runtime.
-    let cache = dir.path().join("cache");
-    let config = format!(
-        "[[route]]\npath = \"/hello\"\nfunction = \"{}\"\n",
-        functions_dir().join("hello.js").display()
-    );
-    let mut gw = Gateway::listening_in(dir.path(), &config, &cache);
+    let mut gw = listening_with_a_cold_js_route(dir.path());
     assert_eq!(readyz_status(&gw.url), Some(503));
     gw.terminate();
     let status = gw.child.wait().unwrap();

@@ -390,5 +390,9 @@ fn a_script_knows_its_file() {
         )
         .unwrap();
     let receipt = program.run(Call::new().limits(quick())).unwrap();
-    assert_eq!(receipt.result, Some(json!(["tool.py", "tool.py"])), "{receipt:?}");
+    assert_eq!(
+        receipt.result,
+        Some(json!(["tool.py", "tool.py"])),
+        "{receipt:?}"
+    );
 }
