@@ -75,7 +75,7 @@ mod module;
 mod sandbox;
 // L6 language front ends.
 mod lang;
-
+// L7 entry points for the fuzz targets (fuzz/): parsers of every layer, reached without a sandbox.
 #[doc(hidden)]
 pub mod fuzzing;
 

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("compile", &["engine", "module"]),
     ("run", &["sandbox"]),
     ("front ends", &["lang"]),
+    ("fuzz entry points", &["fuzzing"]),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

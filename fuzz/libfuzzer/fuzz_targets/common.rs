@@ -1,7 +1,5 @@
-//! One libFuzzer binary per target of `capsa_fuzz::targets`, all from this file: the binary's name
-//! (`cargo fuzz run config`) picks the target.
-
-#![no_main]
+// What every libFuzzer binary of fuzz_targets/ is (each includes this file): the binary's name
+// (`cargo fuzz run config`) picks the target of `capsa_fuzz::targets`.
 
 use libfuzzer_sys::fuzz_target;
 

@@ -1,0 +1,5 @@
+//! The `wasm_smith` fuzz target of `capsa_fuzz::targets`.
+
+#![no_main]
+
+include!("common.rs");

@@ -1,0 +1,5 @@
+//! The `wire_bytes` fuzz target of `capsa_fuzz::targets`.
+
+#![no_main]
+
+include!("common.rs");
