@@ -38,7 +38,10 @@ impl Startup {
     pub(crate) fn finished(&self, what: &str, began: Instant) {
         let (done, total) = {
             let mut state = self.lock();
-            state.pending.retain(|p| p != what);
+            // One entry: two routes may have the same path.
+            if let Some(at) = state.pending.iter().position(|p| p == what) {
+                state.pending.remove(at);
+            }
             state.done += 1;
             (state.done, state.done + state.pending.len())
         };
@@ -88,4 +91,21 @@ fn starting(startup: &Startup) -> Response {
         state.pending.len()
     ))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_routes_of_one_path_count_as_two() {
+        let startup = Startup::default();
+        startup.expect("route /a");
+        startup.expect("route /a");
+        startup.finished("route /a", Instant::now());
+        let report = startup.report();
+        assert_eq!(report["done"], 1);
+        assert_eq!(report["total"], 2);
+        assert_eq!(report["compiling"], json!(["route /a"]));
+    }
 }
